@@ -1,0 +1,269 @@
+/**
+ * Sidereal's one configuration file (YAML). Every key is documented in the
+ * README; `loadConfig` refuses a file with an unknown key, a missing required
+ * key or a bad value, naming the key. Only what cannot live in the inventory
+ * is here: where to listen, the network's shape, where files are.
+ */
+import { readFileSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import type { ClientArch, Loader, BootMode } from '../boot/types.js';
+import {
+  ConfigError, type Obj, isObj, describe, rejectUnknownKeys, section, str, int, oneOf, join,
+} from './validate.js';
+import { parseCidr, ipToInt, isIpv4, type Cidr } from '../net/ipv4.js';
+
+export { ConfigError };
+
+export interface PoolRange { start: string; end: string }
+
+export interface RelaySubnet { subnet: Cidr; router?: string; pool?: PoolRange }
+
+export interface SiderealConfig {
+  /** Provisioning interface: DHCP answers only broadcasts that arrive on it. */
+  interface?: string;
+  /** This server's address on the provisioning network (siaddr, option 54, URLs). */
+  serverAddress: string;
+  dataDir: string;
+  dhcp: {
+    enabled: boolean;
+    port: number;
+    subnet: Cidr;
+    router?: string;
+    dns: string[];
+    domain?: string;
+    leaseTime: number;
+    pool?: PoolRange;
+    unknownClients: 'pool' | 'ignore';
+    relays: RelaySubnet[];
+  };
+  tftp: { enabled: boolean; root: string; port: number; maxBlksize: number; maxWindowsize: number };
+  http: { listen: string; port: number; publicUrl: string };
+  nfs: { server: string; options: string };
+  boot: {
+    /** Boot file per client architecture (option 93); groups may override. */
+    files: Record<ClientArch, string>;
+    /** For machines and groups that set none. */
+    defaults: { loader: Loader; bootMode: BootMode; root?: string; kernelArgs: string };
+  };
+  log: { level: string };
+}
+
+const TOP_KEYS = ['interface', 'serverAddress', 'dataDir', 'dhcp', 'tftp', 'http', 'nfs', 'boot', 'log'] as const;
+
+export const DEFAULT_BOOT_FILES: Record<ClientArch, string> = {
+  bios: 'pxelinux.0',
+  efi32: 'efi32/syslinux.efi',
+  efi64: 'efi64/syslinux.efi',
+  'efi64-http': 'efi64/syslinux.efi',
+  arm64: 'arm64/grubnetaa64.efi',
+};
+
+/** SIDUS's NFS mount options for a shared root (see SIDUS-NOTES.md). */
+export const DEFAULT_NFS_OPTIONS = 'vers=3,rsize=1048576,wsize=1048576,tcp,nolock,noatime,nocto,actimeo=1,hard';
+
+export function loadConfig(file: string): SiderealConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError('(file)', `cannot read ${file}: ${(e as Error).message}`);
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (e) {
+    throw new ConfigError('(yaml)', `${file} is not valid YAML: ${(e as Error).message}`);
+  }
+  return validateConfig(doc);
+}
+
+export function validateConfig(doc: unknown): SiderealConfig {
+  if (!isObj(doc)) throw new ConfigError('(top)', `the file must be a YAML mapping, got ${describe(doc)}`);
+  rejectUnknownKeys(doc, TOP_KEYS, '');
+  const serverAddress = ipv4(doc, 'serverAddress', '');
+  const iface = str(doc, 'interface', '', null);
+  if (iface !== undefined && (iface.length > 15 || /[\s/]/.test(iface))) {
+    throw new ConfigError('interface', `${describe(iface)} is not a valid interface name`);
+  }
+  const dataDir = absPath(doc, 'dataDir', '');
+  const dhcp = dhcpSection(section(doc, 'dhcp', '', true)!, serverAddress);
+  const tftpObj = section(doc, 'tftp', '', true)!;
+  rejectUnknownKeys(tftpObj, ['enabled', 'root', 'port', 'maxBlksize', 'maxWindowsize'], 'tftp');
+  const httpObj = section(doc, 'http', '', false) ?? {};
+  rejectUnknownKeys(httpObj, ['listen', 'port', 'publicUrl'], 'http');
+  const httpListen = httpObj.listen === undefined ? serverAddress : ipv4(httpObj, 'listen', 'http');
+  const httpPort = int(httpObj, 'port', 'http', 8080, 1, 65535);
+  const publicUrl = (str(httpObj, 'publicUrl', 'http', null) ?? `http://${serverAddress}:${httpPort}`).replace(/\/+$/, '');
+  if (!/^https?:\/\//.test(publicUrl)) throw new ConfigError('http.publicUrl', `must start with http:// or https://, got ${describe(publicUrl)}`);
+  const nfsObj = section(doc, 'nfs', '', false) ?? {};
+  rejectUnknownKeys(nfsObj, ['server', 'options'], 'nfs');
+  const logObj = section(doc, 'log', '', false) ?? {};
+  rejectUnknownKeys(logObj, ['level'], 'log');
+
+  return {
+    interface: iface,
+    serverAddress,
+    dataDir,
+    dhcp,
+    tftp: {
+      enabled: bool(tftpObj, 'enabled', 'tftp', true),
+      root: absPath(tftpObj, 'root', 'tftp'),
+      port: int(tftpObj, 'port', 'tftp', 69, 1, 65535),
+      // 1468 = 1500-byte Ethernet MTU minus IP, UDP and TFTP headers (RFC 2348).
+      maxBlksize: int(tftpObj, 'maxBlksize', 'tftp', 1468, 512, 65464),
+      maxWindowsize: int(tftpObj, 'maxWindowsize', 'tftp', 64, 1, 65535),
+    },
+    http: { listen: httpListen, port: httpPort, publicUrl },
+    nfs: {
+      server: nfsObj.server === undefined ? serverAddress : ipv4(nfsObj, 'server', 'nfs'),
+      options: str(nfsObj, 'options', 'nfs', DEFAULT_NFS_OPTIONS)!,
+    },
+    boot: bootSection(section(doc, 'boot', '', false) ?? {}),
+    log: { level: oneOf(logObj, 'level', 'log', ['trace', 'debug', 'info', 'warn', 'error', 'fatal'], 'info') },
+  };
+}
+
+function dhcpSection(o: Obj, serverAddress: string): SiderealConfig['dhcp'] {
+  const p = 'dhcp';
+  rejectUnknownKeys(o, ['enabled', 'port', 'subnet', 'router', 'dns', 'domain', 'leaseTime', 'pool', 'unknownClients', 'relays'], p);
+  const subnet = cidr(o, 'subnet', p);
+  if (!subnet.contains(serverAddress)) {
+    throw new ConfigError('dhcp.subnet', `${subnet.text} does not contain serverAddress ${serverAddress}`);
+  }
+  const router = o.router === undefined ? undefined : ipv4(o, 'router', p);
+  if (router && !subnet.contains(router)) throw new ConfigError('dhcp.router', `${router} is outside ${subnet.text}`);
+  const domain = str(o, 'domain', p, null);
+  if (domain !== undefined && !/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i.test(domain)) {
+    throw new ConfigError('dhcp.domain', `${describe(domain)} is not a valid domain name`);
+  }
+  return {
+    enabled: bool(o, 'enabled', p, true),
+    port: int(o, 'port', p, 67, 1, 65535),
+    subnet,
+    router,
+    dns: ipList(o, 'dns', p),
+    domain,
+    leaseTime: duration(o, 'leaseTime', p, 3600),
+    pool: pool(o, 'pool', p, subnet, serverAddress),
+    unknownClients: oneOf(o, 'unknownClients', p, ['pool', 'ignore'] as const, 'pool'),
+    relays: relays(o, p),
+  };
+}
+
+function relays(o: Obj, p: string): RelaySubnet[] {
+  const v = o.relays;
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) throw new ConfigError(join(p, 'relays'), `must be a list, got ${describe(v)}`);
+  return v.map((item, i) => {
+    const where = join(join(p, 'relays'), i);
+    if (!isObj(item)) throw new ConfigError(where, `must be a mapping, got ${describe(item)}`);
+    rejectUnknownKeys(item, ['subnet', 'router', 'pool'], where);
+    const subnet = cidr(item, 'subnet', where);
+    const router = item.router === undefined ? undefined : ipv4(item, 'router', where);
+    if (router && !subnet.contains(router)) throw new ConfigError(`${where}.router`, `${router} is outside ${subnet.text}`);
+    return { subnet, router, pool: pool(item, 'pool', where, subnet, undefined) };
+  });
+}
+
+function bootSection(o: Obj): SiderealConfig['boot'] {
+  const p = 'boot';
+  rejectUnknownKeys(o, ['files', 'defaults'], p);
+  const files = { ...DEFAULT_BOOT_FILES };
+  const f = section(o, 'files', p, false);
+  if (f) {
+    rejectUnknownKeys(f, Object.keys(DEFAULT_BOOT_FILES), 'boot.files');
+    for (const arch of Object.keys(DEFAULT_BOOT_FILES) as ClientArch[]) {
+      files[arch] = str(f, arch, 'boot.files', files[arch])!;
+    }
+  }
+  const d = section(o, 'defaults', p, false) ?? {};
+  rejectUnknownKeys(d, ['loader', 'bootMode', 'root', 'kernelArgs'], 'boot.defaults');
+  return {
+    files,
+    defaults: {
+      loader: oneOf(d, 'loader', 'boot.defaults', ['pxelinux', 'lpxelinux', 'ipxe'] as const, 'pxelinux'),
+      bootMode: oneOf(d, 'bootMode', 'boot.defaults', ['root', 'maintenance', 'local'] as const, 'root'),
+      root: str(d, 'root', 'boot.defaults', null),
+      kernelArgs: str(d, 'kernelArgs', 'boot.defaults', '')!,
+    },
+  };
+}
+
+function ipv4(o: Obj, key: string, path: string): string {
+  const v = o[key];
+  const where = join(path, key);
+  if (v === undefined || v === null) throw new ConfigError(where, 'is required');
+  if (typeof v !== 'string' || !isIpv4(v)) throw new ConfigError(where, `${describe(v)} is not an IPv4 address`);
+  return v;
+}
+
+function ipList(o: Obj, key: string, path: string): string[] {
+  const v = o[key];
+  const where = join(path, key);
+  if (v === undefined || v === null) return [];
+  const list = Array.isArray(v) ? v : [v];
+  return list.map((x, i) => {
+    if (typeof x !== 'string' || !isIpv4(x)) throw new ConfigError(join(where, i), `${describe(x)} is not an IPv4 address`);
+    return x;
+  });
+}
+
+function cidr(o: Obj, key: string, path: string): Cidr {
+  const v = o[key];
+  const where = join(path, key);
+  if (v === undefined || v === null) throw new ConfigError(where, 'is required');
+  const c = typeof v === 'string' ? parseCidr(v) : undefined;
+  if (!c) throw new ConfigError(where, `${describe(v)} is not an IPv4 network like 10.77.0.0/24`);
+  if (c.prefix > 30) throw new ConfigError(where, `a /${c.prefix} has no room for clients`);
+  return c;
+}
+
+function pool(o: Obj, key: string, path: string, subnet: Cidr, serverAddress: string | undefined): PoolRange | undefined {
+  const v = section(o, key, path, false);
+  if (!v) return undefined;
+  const where = join(path, key);
+  rejectUnknownKeys(v, ['start', 'end'], where);
+  const start = ipv4(v, 'start', where);
+  const end = ipv4(v, 'end', where);
+  for (const [k, ip] of [['start', start], ['end', end]] as const) {
+    if (!subnet.contains(ip)) throw new ConfigError(`${where}.${k}`, `${ip} is outside ${subnet.text}`);
+    if (ip === subnet.network || ip === subnet.broadcast) {
+      throw new ConfigError(`${where}.${k}`, `${ip} is the network or broadcast address of ${subnet.text}`);
+    }
+  }
+  if (ipToInt(start) > ipToInt(end)) throw new ConfigError(where, `start ${start} is after end ${end}`);
+  if (serverAddress && ipToInt(serverAddress) >= ipToInt(start) && ipToInt(serverAddress) <= ipToInt(end)) {
+    throw new ConfigError(where, `the range contains serverAddress ${serverAddress}`);
+  }
+  return { start, end };
+}
+
+function bool(o: Obj, key: string, path: string, fallback: boolean): boolean {
+  const v = o[key];
+  if (v === undefined || v === null) return fallback;
+  if (typeof v !== 'boolean') throw new ConfigError(join(path, key), `must be true or false, got ${describe(v)}`);
+  return v;
+}
+
+function absPath(o: Obj, key: string, path: string): string {
+  const v = str(o, key, path);
+  if (!isAbsolute(v)) throw new ConfigError(join(path, key), `must be an absolute path, got ${describe(v)}`);
+  return v;
+}
+
+/** Seconds, or a string like `90s`, `30m`, `12h`, `7d`. */
+function duration(o: Obj, key: string, path: string, fallback: number): number {
+  const v = o[key];
+  const where = join(path, key);
+  if (v === undefined || v === null) return fallback;
+  let seconds: number | undefined;
+  if (typeof v === 'number' && Number.isInteger(v)) seconds = v;
+  else if (typeof v === 'string') {
+    const m = /^(\d+)\s*([smhd]?)$/.exec(v.trim());
+    if (m) seconds = Number(m[1]) * ({ '': 1, s: 1, m: 60, h: 3600, d: 86400 } as Record<string, number>)[m[2]!]!;
+  }
+  if (seconds === undefined) throw new ConfigError(where, `must be seconds or a duration like 12h, got ${describe(v)}`);
+  if (seconds < 60 || seconds > 0xfffffffe) throw new ConfigError(where, `must be between 60 s and 136 years, got ${seconds} s`);
+  return seconds;
+}

@@ -1,0 +1,96 @@
+/**
+ * `sidereal serve`: the inventory, then DHCP, TFTP and HTTP, all reading the
+ * inventory per request. Starting is all-or-nothing: if one service cannot
+ * listen, the ones already up are closed and the error names the service.
+ */
+import type { SiderealConfig } from '../config/config.js';
+import type { Logger } from '../log.js';
+import { Inventory } from '../inventory/index.js';
+import { networkPolicy } from './network.js';
+import { InventoryDhcpBackend } from './backend.js';
+import { serveBootPath, ipxeScriptFor } from '../boot/files.js';
+import { startDhcpServer } from '../dhcp/server.js';
+import { startTftpServer } from '../tftp/server.js';
+import { buildHttpApp, type BootContext } from '../http/app.js';
+
+export interface Daemon {
+  inventory: Inventory;
+  close(): Promise<void>;
+}
+
+export async function startDaemon(config: SiderealConfig, logger: Logger): Promise<Daemon> {
+  const inv = Inventory.open(config.dataDir, networkPolicy(config));
+  const closers: Array<() => Promise<void>> = [async () => inv.close()];
+  const close = async () => {
+    for (const c of closers.reverse()) await c().catch((e) => logger.error({ err: e }, 'close failed'));
+  };
+  const macOfPeer = (ip: string) => inv.leases.byIp(ip)?.mac ?? inv.machines.byIp(ip)?.mac;
+
+  try {
+    if (config.dhcp.enabled) {
+      const dhcp = await startService('dhcp', () => startDhcpServer({
+        interface: config.interface,
+        address: '0.0.0.0',
+        port: config.dhcp.port,
+        serverId: config.serverAddress,
+        subnet: config.dhcp.subnet,
+        router: config.dhcp.router,
+        dns: config.dhcp.dns,
+        domain: config.dhcp.domain,
+        leaseTime: config.dhcp.leaseTime,
+        pool: config.dhcp.pool,
+        unknownClients: config.dhcp.unknownClients,
+        relays: config.dhcp.relays,
+        backend: new InventoryDhcpBackend(inv, config),
+        logger,
+      }));
+      closers.push(() => dhcp.close());
+    }
+
+    if (config.tftp.enabled) {
+      const tftpLog = logger.child({ svc: 'tftp' });
+      const tftp = await startService('tftp', () => startTftpServer({
+        address: config.serverAddress,
+        port: config.tftp.port,
+        maxBlksize: config.tftp.maxBlksize,
+        maxWindowsize: config.tftp.maxWindowsize,
+        logger: tftpLog,
+        resolve: (path) => serveBootPath(inv, config, path),
+        onTransfer: (ev) => {
+          const mac = ev.mac ?? macOfPeer(ev.peer.replace(/:\d+$/, ''));
+          if (mac && ev.outcome !== 'aborted-probe') {
+            inv.events.record(mac, 'tftp', { file: ev.file, bytes: ev.bytes, ms: ev.ms, outcome: ev.outcome, blksize: ev.blksize, windowsize: ev.windowsize });
+          }
+        },
+      }));
+      closers.push(() => tftp.close());
+    }
+
+    const httpLog = logger.child({ svc: 'http' });
+    const ctx: BootContext = {
+      logger: httpLog,
+      serve: (path) => serveBootPath(inv, config, path),
+      ipxeScript: (mac) => ipxeScriptFor(inv, config, mac),
+      macOfPeer,
+      recordFetch: (mac, file, bytes, status) => {
+        httpLog.info({ mac, file, bytes, status }, 'http fetch');
+        if (mac) inv.events.record(mac, 'http', { file, bytes, status });
+      },
+    };
+    const app = buildHttpApp(ctx);
+    await startService('http', () => app.listen({ host: config.http.listen, port: config.http.port }));
+    closers.push(() => app.close());
+  } catch (e) {
+    await close();
+    throw e;
+  }
+  return { inventory: inv, close };
+}
+
+async function startService<T>(name: string, start: () => Promise<T>): Promise<T> {
+  try {
+    return await start();
+  } catch (e) {
+    throw new Error(`${name}: cannot start: ${(e as Error).message}`);
+  }
+}

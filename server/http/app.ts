@@ -1,0 +1,26 @@
+/**
+ * The HTTP server's route table, on one screen. Boot routes are what nodes
+ * fetch: unauthenticated and read-only. (The admin API comes under /api/v1.)
+ */
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Logger } from '../log.js';
+import type { ServedFile } from '../boot/types.js';
+import { registerFilesRoute } from './files-route.js';
+import { registerIpxeRoute } from './ipxe-route.js';
+
+/** What the boot routes need from the daemon: the boot decision and a place to record fetches. */
+export interface BootContext {
+  logger: Logger;
+  serve(path: string): ServedFile;
+  ipxeScript(mac: string): ServedFile;
+  macOfPeer(ip: string): string | undefined;
+  recordFetch(mac: string | undefined, file: string, bytes: number, status: number): void;
+}
+
+export function buildHttpApp(ctx: BootContext): FastifyInstance {
+  const app = Fastify({ logger: false, disableRequestLogging: true });
+  registerIpxeRoute(app, ctx);
+  registerFilesRoute(app, ctx);
+  app.get('/healthz', async () => ({ ok: true }));
+  return app;
+}

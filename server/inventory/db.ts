@@ -1,0 +1,59 @@
+/**
+ * Opens the inventory: one SQLite file in WAL mode with foreign keys on, and
+ * the numbered migrations in `migrations/` applied in order, each in its own
+ * transaction and recorded in `schema_migrations`, so a crash mid-migration
+ * leaves the previous schema intact.
+ */
+import Database from 'better-sqlite3';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export type Db = Database.Database;
+
+/** The repository's migrations folder, found from this file in server/ or dist/server/. */
+export function migrationsDir(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    const candidate = join(dir, 'migrations');
+    try {
+      readdirSync(candidate);
+      return candidate;
+    } catch {
+      dir = resolve(dir, '..');
+    }
+  }
+  throw new Error('cannot find the migrations/ folder next to the sidereal sources');
+}
+
+export function openDb(file: string): Db {
+  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  // FULL: a lease or a registration that was acknowledged survives power loss.
+  db.pragma('synchronous = FULL');
+  db.pragma('foreign_keys = ON');
+  // The CLI and the daemon write the same file; wait for each other instead of failing.
+  db.pragma('busy_timeout = 5000');
+  migrate(db);
+  return db;
+}
+
+export function migrate(db: Db, dir = migrationsDir()): number[] {
+  db.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`);
+  const done = new Set(db.prepare('SELECT version FROM schema_migrations').pluck().all() as number[]);
+  const files = readdirSync(dir).filter((f) => /^\d{3}_[\w-]+\.sql$/.test(f)).sort();
+  const applied: number[] = [];
+  for (const f of files) {
+    const version = Number(f.slice(0, 3));
+    if (done.has(version)) continue;
+    const sql = readFileSync(join(dir, f), 'utf8');
+    db.transaction(() => {
+      db.exec(sql);
+      db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(version, f, Date.now());
+    }).immediate();
+    applied.push(version);
+  }
+  return applied;
+}

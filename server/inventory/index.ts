@@ -1,0 +1,52 @@
+/**
+ * The inventory: the single source of truth every service reads. All SQL
+ * lives in this folder. Readers query it per request (prepared statements
+ * take microseconds), so a write by the CLI or the API is seen by the very
+ * next DHCP, TFTP or HTTP request with no sync step and no restart.
+ */
+import { join } from 'node:path';
+import { openDb, type Db } from './db.js';
+import { Machines } from './machines.js';
+import { Roots } from './roots.js';
+import { Groups } from './groups.js';
+import { Leases } from './leases.js';
+import { Events } from './events.js';
+import type { NetworkPolicy } from './checks.js';
+
+export { InventoryError } from './errors.js';
+export type { Machine, MachineInput } from './machines.js';
+export type { Root, RootInput } from './roots.js';
+export type { Group, GroupInput } from './groups.js';
+export type { LeaseRecord } from './leases.js';
+export type { BootEvent } from './events.js';
+export type { NetworkPolicy } from './checks.js';
+export { parseMac } from './machines.js';
+
+export class Inventory {
+  readonly machines: Machines;
+  readonly roots: Roots;
+  readonly groups: Groups;
+  readonly leases: Leases;
+  readonly events: Events;
+
+  constructor(readonly db: Db, network?: NetworkPolicy) {
+    this.machines = new Machines(db, network);
+    this.roots = new Roots(db);
+    this.groups = new Groups(db);
+    this.leases = new Leases(db);
+    this.events = new Events(db);
+  }
+
+  static open(dataDir: string, network?: NetworkPolicy): Inventory {
+    return new Inventory(openDb(dataDir === ':memory:' ? ':memory:' : join(dataDir, 'inventory.sqlite')), network);
+  }
+
+  /** Changes whenever any connection (this process, the CLI, another daemon) commits: for caches. */
+  dataVersion(): number {
+    return this.db.pragma('data_version', { simple: true }) as number;
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
