@@ -18,7 +18,7 @@ export interface BootContext {
 }
 
 export function buildHttpApp(ctx: BootContext): FastifyInstance {
-  const app = Fastify({ logger: false, disableRequestLogging: true });
+  const app = Fastify({ logger: false });
   registerIpxeRoute(app, ctx);
   registerFilesRoute(app, ctx);
   app.get('/healthz', async () => ({ ok: true }));

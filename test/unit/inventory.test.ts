@@ -1,0 +1,106 @@
+import { describe, it, expect, afterEach } from 'vitest';
+import { makeFixture, addLabRoot, type Fixture } from '../helpers/fixture.js';
+import { Inventory, InventoryError } from '../../server/inventory/index.js';
+import { normalizeMac, pxelinuxMacName } from '../../server/inventory/mac.js';
+import { networkPolicy } from '../../server/daemon/network.js';
+
+let f: Fixture;
+afterEach(() => f?.cleanup());
+
+function refusal(fn: () => unknown): InventoryError {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(InventoryError);
+    return e as InventoryError;
+  }
+  throw new Error('accepted');
+}
+
+describe('MAC normalisation', () => {
+  it.each(['52:54:00:AB:cd:10', '52-54-00-ab-cd-10', '5254.00ab.cd10', '525400abcd10', ' 52:54:00:ab:cd:10 '])('accepts %s', (s) => {
+    expect(normalizeMac(s)).toBe('52:54:00:ab:cd:10');
+  });
+  it.each(['00:00:00:00:00:00', '01:00:5e:00:00:01', '52:54:00:ab:cd', '52:54-00:ab:cd:10', 'zz:54:00:ab:cd:10', ''])('refuses %s', (s) => {
+    expect(() => normalizeMac(s)).toThrow(/mac/);
+  });
+  it('names pxelinux files', () => {
+    expect(pxelinuxMacName('52:54:00:ab:cd:10')).toBe('01-52-54-00-ab-cd-10');
+  });
+});
+
+describe('inventory', () => {
+  it('records its migrations and runs in WAL mode with foreign keys', () => {
+    f = makeFixture();
+    expect(f.inv.db.prepare('SELECT version FROM schema_migrations').pluck().all()).toEqual([1]);
+    expect(f.inv.db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(f.inv.db.pragma('foreign_keys', { simple: true })).toBe(1);
+  });
+
+  it('registers machines and refuses conflicts naming the holder', () => {
+    f = makeFixture();
+    addLabRoot(f);
+    f.inv.machines.add('52-54-00-77-00-10', { hostname: 'Node01', ipv4: '10.77.0.10', root: 'lab' });
+    const m = f.inv.machines.get('52:54:00:77:00:10')!;
+    expect(m).toMatchObject({ hostname: 'node01', ipv4: '10.77.0.10', root: 'lab' });
+    expect(refusal(() => f.inv.machines.add('5254.0077.0010', {}))).toMatchObject({ code: 'conflict', field: 'mac' });
+    const host = refusal(() => f.inv.machines.add('52:54:00:77:00:11', { hostname: 'NODE01' }));
+    expect(host).toMatchObject({ code: 'conflict', field: 'hostname' });
+    expect(host.message).toContain('52:54:00:77:00:10');
+    expect(refusal(() => f.inv.machines.add('52:54:00:77:00:11', { ipv4: '10.77.0.10' }))).toMatchObject({ code: 'conflict', field: 'ipv4' });
+    expect(refusal(() => f.inv.machines.add('52:54:00:77:00:11', { root: 'nope' }))).toMatchObject({ code: 'unknown_reference', field: 'root' });
+    expect(f.inv.machines.list()).toHaveLength(1);
+  });
+
+  it.each([
+    ['10.77.0.0', /network or broadcast/], ['10.77.0.255', /network or broadcast/], ['10.77.0.1', /server's own/],
+    ['10.77.0.120', /dynamic pool/], ['10.78.0.5', /outside the served subnets/], ['10.77.0', /not an IPv4/],
+  ])('refuses the address %s', (ip, why) => {
+    f = makeFixture();
+    const e = refusal(() => f.inv.machines.add('52:54:00:77:00:12', { ipv4: ip }));
+    expect(e.field).toBe('ipv4');
+    expect(e.message).toMatch(why);
+  });
+
+  it.each(['-node', 'node_1', 'a'.repeat(64), 'no de'])('refuses the host name %j', (h) => {
+    f = makeFixture();
+    expect(refusal(() => f.inv.machines.add('52:54:00:77:00:12', { hostname: h })).field).toBe('hostname');
+  });
+
+  it('keeps data across reopen and refuses to delete a root in use', () => {
+    f = makeFixture();
+    addLabRoot(f);
+    f.inv.machines.add('52:54:00:77:00:10', { root: 'lab' });
+    f.inv.leases.upsert({ mac: '52:54:00:77:00:10', ipv4: '10.77.0.100', hostname: null, state: 'bound', expiresAt: Date.now() + 60_000 });
+    expect(refusal(() => f.inv.roots.remove('lab'))).toMatchObject({ code: 'in_use' });
+    f.inv.close();
+    const again = Inventory.open(f.config.dataDir, networkPolicy(f.config));
+    expect(again.machines.get('52:54:00:77:00:10')?.root).toBe('lab');
+    expect(again.leases.byMac('52:54:00:77:00:10')?.ipv4).toBe('10.77.0.100');
+    f.inv = again;
+  });
+
+  it('gives an address one lease holder: a new binding replaces a stale one', () => {
+    f = makeFixture();
+    const t = Date.now() + 60_000;
+    f.inv.leases.upsert({ mac: 'aa:00:00:00:00:01', ipv4: '10.77.0.100', hostname: null, state: 'released', expiresAt: t });
+    f.inv.leases.upsert({ mac: 'aa:00:00:00:00:02', ipv4: '10.77.0.100', hostname: null, state: 'bound', expiresAt: t });
+    expect(f.inv.leases.byIp('10.77.0.100')?.mac).toBe('aa:00:00:00:00:02');
+    expect(f.inv.leases.byMac('aa:00:00:00:00:01')).toBeUndefined();
+  });
+
+  it('refuses a static address that a live dynamic lease holds', () => {
+    f = makeFixture((d: any) => { d.dhcp.pool = { start: '10.77.0.200', end: '10.77.0.210' }; });
+    f.inv.leases.upsert({ mac: 'aa:00:00:00:00:01', ipv4: '10.77.0.50', hostname: null, state: 'bound', expiresAt: Date.now() + 60_000 });
+    expect(refusal(() => f.inv.machines.add('52:54:00:77:00:10', { ipv4: '10.77.0.50' })).message).toMatch(/leased to aa:00:00:00:00:01/);
+  });
+
+  it('groups: inheritance source, refuse deleting a group with machines', () => {
+    f = makeFixture();
+    addLabRoot(f);
+    f.inv.groups.put({ name: 'compute', root: 'lab', bootMode: 'local', loader: 'ipxe' });
+    f.inv.machines.add('52:54:00:77:00:10', { group: 'compute' });
+    expect(refusal(() => f.inv.groups.remove('compute')).code).toBe('in_use');
+    expect(refusal(() => f.inv.groups.put({ name: 'x', bootFiles: { sparc: 'a' } as never })).field).toBe('bootFiles.sparc');
+  });
+});
