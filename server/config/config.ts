@@ -11,7 +11,7 @@ import type { ClientArch, Loader, BootMode } from '../boot/types.js';
 import {
   ConfigError, type Obj, isObj, describe, rejectUnknownKeys, section, str, int, oneOf, join,
 } from './validate.js';
-import { parseCidr, ipToInt, isIpv4, type Cidr } from '../net/ipv4.js';
+import { parseCidr, toInt, isIpv4, type Cidr } from '../net/ipv4.js';
 
 export { ConfigError };
 
@@ -232,8 +232,8 @@ function pool(o: Obj, key: string, path: string, subnet: Cidr, serverAddress: st
       throw new ConfigError(`${where}.${k}`, `${ip} is the network or broadcast address of ${subnet.text}`);
     }
   }
-  if (ipToInt(start) > ipToInt(end)) throw new ConfigError(where, `start ${start} is after end ${end}`);
-  if (serverAddress && ipToInt(serverAddress) >= ipToInt(start) && ipToInt(serverAddress) <= ipToInt(end)) {
+  if (toInt(start) > toInt(end)) throw new ConfigError(where, `start ${start} is after end ${end}`);
+  if (serverAddress && toInt(serverAddress) >= toInt(start) && toInt(serverAddress) <= toInt(end)) {
     throw new ConfigError(where, `the range contains serverAddress ${serverAddress}`);
   }
   return { start, end };

@@ -1,6 +1,6 @@
 /** Field checks shared by machines, groups and roots: each throws an InventoryError naming the field. */
 import { InventoryError } from './errors.js';
-import { isIpv4, ipToInt, type Cidr } from '../net/ipv4.js';
+import { isIpv4, toInt, type Cidr } from '../net/ipv4.js';
 import type { BootMode, Loader } from '../boot/types.js';
 
 /** What the inventory needs to know of the network to check an address. */
@@ -27,9 +27,9 @@ export function checkIpv4(v: string, net?: NetworkPolicy): string {
   if (!subnet) throw new InventoryError('invalid', 'ipv4', `${v} is outside the served subnets (${net.subnets.map((s) => s.text).join(', ')})`);
   if (v === subnet.network || v === subnet.broadcast) throw new InventoryError('invalid', 'ipv4', `${v} is the network or broadcast address of ${subnet.text}`);
   if (v === net.serverAddress) throw new InventoryError('invalid', 'ipv4', `${v} is the server's own address`);
-  const n = ipToInt(v);
+  const n = toInt(v);
   for (const p of net.pools) {
-    if (n >= ipToInt(p.start) && n <= ipToInt(p.end)) {
+    if (n >= toInt(p.start) && n <= toInt(p.end)) {
       throw new InventoryError('invalid', 'ipv4', `${v} is inside the dynamic pool ${p.start}-${p.end}; pick a static address outside it`);
     }
   }

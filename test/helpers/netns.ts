@@ -67,11 +67,18 @@ export async function destroyAll(): Promise<void> {
   for (const name of [...created]) await destroyNs(name);
 }
 
-/** True when this process may create namespaces (root with CAP_NET_ADMIN). */
+/**
+ * True when this process may create namespaces (root with CAP_NET_ADMIN).
+ * A developer without root sees those tests skipped; CI must run them, so
+ * there the lack of privilege is an error, not a skip.
+ */
 export async function canUseNetns(): Promise<boolean> {
   const probe = `sid${tag}probe`;
   const r = await execa('ip', ['netns', 'add', probe], { reject: false });
-  if (r.exitCode !== 0) return false;
+  if (r.exitCode !== 0) {
+    if (process.env.CI) throw new Error(`CI must run the namespace tests as root: ip netns add failed: ${r.stderr}`);
+    return false;
+  }
   await execa('ip', ['netns', 'del', probe], { reject: false });
   return true;
 }

@@ -67,3 +67,11 @@ describe('config', () => {
     expect(() => loadConfig(join(dir, 'missing.yaml'))).toThrow(/cannot read/);
   });
 });
+
+describe('the shipped example', () => {
+  it('is a valid config', () => {
+    const c = loadConfig(new URL('../../examples/sidereal.yaml', import.meta.url).pathname);
+    expect(c.interface).toBe('eth1');
+    expect(c.dhcp.leaseTime).toBe(43200);
+  });
+});

@@ -1,0 +1,45 @@
+/**
+ * The DHCP server's options. Relayed requests (giaddr != 0) are served from
+ * the subnet whose range contains giaddr (RFC 2131 4.3.1): the listening
+ * subnet first, then `relays`.
+ */
+import type { Logger } from 'pino';
+import type { DhcpBackend } from './backend.js';
+import type { Range, Subnet } from '../net/ipv4.js';
+
+export interface RelaySubnetConfig {
+  subnet: Subnet;
+  router?: string;
+  /** No pool: only machines with a reservation in this subnet are served. */
+  pool?: Range;
+}
+
+export interface DhcpServerOptions {
+  /** Provisioning interface: the socket is bound to it (SO_BINDTODEVICE). */
+  interface?: string;
+  /** Listen address, usually 0.0.0.0 (a socket bound to a unicast address never sees broadcasts). */
+  address: string;
+  port: number;
+  clientPort?: number;
+  serverId: string;
+  subnet: Subnet;
+  router?: string;
+  dns?: string[];
+  domain?: string;
+  /** Seconds. */
+  leaseTime: number;
+  pool?: Range;
+  unknownClients: 'pool' | 'ignore';
+  relays?: RelaySubnetConfig[];
+  backend: DhcpBackend;
+  logger: Logger;
+  /** Seconds an address stays out of the pool after a DHCPDECLINE (default 600). */
+  declineTime?: number;
+  /** Milliseconds an OFFER holds its address in memory (default 60 000). */
+  offerTtlMs?: number;
+  /** Override for the native helper's path (tests, packaging). */
+  nativeHelperPath?: string;
+}
+
+/** What the pure handler needs: everything but the socket and logger. */
+export type DhcpHandlerOptions = Omit<DhcpServerOptions, 'interface' | 'address' | 'port' | 'logger' | 'nativeHelperPath'>;

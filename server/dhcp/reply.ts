@@ -1,0 +1,149 @@
+/**
+ * Building replies: header fields per RFC 2131 table 3, the option list
+ * (RFC 2132, RFC 4578 for PXE, iPXE's option 175) and where the reply goes
+ * (RFC 2131 4.1).
+ */
+import type { DhcpBootAnswer } from '../boot/types.js';
+import { broadcast, LIMITED_BROADCAST, netmask, ZERO } from '../net/ipv4.js';
+import {
+  getOption, getString, getU16, isIpxe, MessageType, OPT, opt, optIps, optString, optU32, optU8, paramList,
+} from './options.js';
+import { BROADCAST_FLAG, encodedLength, type DhcpOption, type DhcpPacket } from './packet.js';
+import type { ServedSubnet } from './leases.js';
+
+export interface ReplyConfig {
+  serverId: string;
+  leaseTime: number;
+  dns?: string[];
+  domain?: string;
+  clientPort: number;
+}
+
+export interface ReplyInput {
+  type: typeof MessageType.OFFER | typeof MessageType.ACK | typeof MessageType.NAK;
+  /** yiaddr; absent for NAK and for the ACK to an INFORM. */
+  ip?: string;
+  /** ACK to DHCPINFORM (RFC 2131 4.3.5): no yiaddr, no lease time. */
+  inform?: boolean;
+  sub?: ServedSubnet;
+  hostname?: string | null;
+  boot?: DhcpBootAnswer;
+  /** NAK: option 56 text. */
+  message?: string;
+}
+
+/** The DHCP message must fit the client's buffer: option 57 counts the IP and UDP headers (RFC 2132 9.10). */
+const IP_UDP_HEADERS = 28;
+const MIN_MAX_MESSAGE = 576;
+const BOOT_FILE_FIELD_MAX = 127;
+
+/** iPXE option 175.176 `no-pxedhcp` = 1: do not wait for ProxyDHCP offers (iPXE's 3 s delay). */
+const IPXE_NO_PXEDHCP = Buffer.from([176, 1, 1]);
+
+export function buildReply(req: DhcpPacket, input: ReplyInput, cfg: ReplyConfig): DhcpPacket {
+  const nak = input.type === MessageType.NAK;
+  const giaddr = req.giaddr;
+  // RFC 2131 4.3.2: a NAK through a relay carries the broadcast bit so the relay broadcasts it.
+  const flags = nak && giaddr !== ZERO ? req.flags | BROADCAST_FLAG : req.flags;
+  const bootFile = input.boot?.bootFile ?? '';
+  const reply: DhcpPacket = {
+    op: 2, htype: req.htype, hlen: req.hlen, hops: 0, xid: req.xid, secs: 0, flags,
+    // Table 3: ciaddr is echoed in ACKs only (renewing/rebinding/inform), 0 in OFFER/NAK.
+    ciaddr: input.type === MessageType.ACK ? req.ciaddr : ZERO,
+    yiaddr: !nak && !input.inform && input.ip ? input.ip : ZERO,
+    siaddr: !nak && input.boot ? input.boot.nextServer : ZERO,
+    giaddr,
+    chaddr: Buffer.from(req.chaddr),
+    sname: '',
+    // A URL longer than the 128-byte field goes in option 67 only.
+    file: !nak && Buffer.byteLength(bootFile, 'latin1') <= BOOT_FILE_FIELD_MAX ? bootFile : '',
+    options: nak ? nakOptions(req, input, cfg) : replyOptions(req, input, cfg),
+  };
+  return fitToClient(req, reply);
+}
+
+function nakOptions(req: DhcpPacket, input: ReplyInput, cfg: ReplyConfig): DhcpOption[] {
+  const out = [optU8(OPT.messageType, MessageType.NAK), optIps(OPT.serverId, [cfg.serverId])];
+  if (input.message) out.push(optString(OPT.message, input.message));
+  const relay = getOption(req, OPT.relayAgent);
+  if (relay) out.push(opt(OPT.relayAgent, relay));
+  return out;
+}
+
+/** Options the client always gets whatever option 55 says (PXE ROMs often omit 66/67 from 55). */
+const ALWAYS = new Set<number>([
+  OPT.messageType, OPT.serverId, OPT.leaseTime, OPT.t1, OPT.t2, OPT.subnetMask,
+  OPT.vendorClass, OPT.tftpServer, OPT.bootFile, OPT.clientUuid, OPT.etherboot, OPT.relayAgent,
+]);
+
+function replyOptions(req: DhcpPacket, input: ReplyInput, cfg: ReplyConfig): DhcpOption[] {
+  const head: DhcpOption[] = [
+    optU8(OPT.messageType, input.type),
+    optIps(OPT.serverId, [cfg.serverId]),
+  ];
+  if (!input.inform) {
+    // RFC 2131 4.4.5: T1 = 0.5 and T2 = 0.875 of the lease.
+    head.push(optU32(OPT.leaseTime, cfg.leaseTime));
+    head.push(optU32(OPT.t1, Math.floor(cfg.leaseTime * 0.5)));
+    head.push(optU32(OPT.t2, Math.floor(cfg.leaseTime * 0.875)));
+  }
+
+  const avail = new Map<number, DhcpOption>();
+  const sub = input.sub;
+  if (sub) {
+    avail.set(OPT.subnetMask, optIps(OPT.subnetMask, [netmask(sub.subnet.prefix)]));
+    if (sub.router) avail.set(OPT.router, optIps(OPT.router, [sub.router]));
+  }
+  if (cfg.dns && cfg.dns.length > 0) avail.set(OPT.dns, optIps(OPT.dns, cfg.dns));
+  if (input.hostname) avail.set(OPT.hostname, optString(OPT.hostname, input.hostname));
+  if (cfg.domain) avail.set(OPT.domain, optString(OPT.domain, cfg.domain));
+  if (sub) avail.set(OPT.broadcast, optIps(OPT.broadcast, [broadcast(sub.subnet)]));
+
+  const boot = input.boot;
+  if (boot) {
+    // PXE spec 2.1 / UEFI 2.x HTTP boot: echo the class family the client announced.
+    const vc = getString(req, OPT.vendorClass);
+    if (vc && (vc.startsWith('PXEClient') || vc.startsWith('HTTPClient'))) {
+      avail.set(OPT.vendorClass, optString(OPT.vendorClass, boot.vendorClass));
+    }
+    avail.set(OPT.tftpServer, optString(OPT.tftpServer, boot.nextServer));
+    avail.set(OPT.bootFile, optString(OPT.bootFile, boot.bootFile));
+  }
+  // RFC 4578 2.3: a PXE client that sends 97 expects it back (OVMF asks for it).
+  const uuid = getOption(req, OPT.clientUuid);
+  if (uuid) avail.set(OPT.clientUuid, opt(OPT.clientUuid, uuid));
+  if (isIpxe(req)) avail.set(OPT.etherboot, opt(OPT.etherboot, IPXE_NO_PXEDHCP));
+
+  // Option 55 order is a hint (RFC 2131 4.3.1 "SHOULD"); what it does not name follows.
+  const ordered: DhcpOption[] = [];
+  for (const code of paramList(req)) {
+    const o = avail.get(code);
+    if (o) { ordered.push(o); avail.delete(code); }
+  }
+  ordered.push(...avail.values());
+  // RFC 3046 2.2: the relay agent option is echoed, last.
+  const relay = getOption(req, OPT.relayAgent);
+  if (relay) ordered.push(opt(OPT.relayAgent, relay));
+  return [...head, ...ordered];
+}
+
+/** Drop optional options, last first, until the reply fits the client's option 57 (RFC 2132 9.10). */
+function fitToClient(req: DhcpPacket, reply: DhcpPacket): DhcpPacket {
+  const max = Math.max(MIN_MAX_MESSAGE, getU16(req, OPT.maxMessageSize) ?? MIN_MAX_MESSAGE) - IP_UDP_HEADERS;
+  const options = [...reply.options];
+  while (encodedLength({ ...reply, options }) > max) {
+    let i = options.length - 1;
+    while (i >= 0 && ALWAYS.has(options[i]!.code)) i--;
+    if (i < 0) break;
+    options.splice(i, 1);
+  }
+  return { ...reply, options };
+}
+
+/** RFC 2131 4.1, "the server sends to ...". Node cannot inject ARP entries, so no unicast to yiaddr. */
+export function replyDestination(req: DhcpPacket, nak: boolean, clientPort: number): { address: string; port: number } {
+  if (req.giaddr !== ZERO) return { address: req.giaddr, port: 67 };
+  if (nak) return { address: LIMITED_BROADCAST, port: clientPort };
+  if (req.ciaddr !== ZERO) return { address: req.ciaddr, port: clientPort };
+  return { address: LIMITED_BROADCAST, port: clientPort };
+}

@@ -1,0 +1,147 @@
+/**
+ * The socket shell around the pure handler: receive, decode, handle, encode,
+ * send, and one log line per message. Nothing a client sends can crash it:
+ * every datagram is handled inside try/catch.
+ */
+import dgram from 'node:dgram';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DhcpHandler } from './handler.js';
+import { ZERO } from '../net/ipv4.js';
+import type { DhcpServerOptions } from './options-config.js';
+import { decodePacket, DhcpDecodeError, encodePacket } from './packet.js';
+
+export type { DhcpServerOptions } from './options-config.js';
+
+export interface DhcpStats {
+  received: number;
+  replied: number;
+  dropped: number;
+  malformed: number;
+  errors: number;
+}
+
+export interface DhcpServer {
+  close(): Promise<void>;
+  readonly stats: DhcpStats;
+  readonly handler: DhcpHandler;
+  address(): { address: string; port: number };
+}
+
+const HELPER_REL = join('native', 'bindtodevice', 'build', 'Release', 'bindtodevice.node');
+
+/** Find the native helper from this module's directory upwards (works from server/ and dist/server/). */
+export function findNativeHelper(start = dirname(fileURLToPath(import.meta.url))): string | undefined {
+  let dir = start;
+  for (let i = 0; i < 6; i++) {
+    const candidate = join(dir, HELPER_REL);
+    if (existsSync(candidate)) return candidate;
+    const up = dirname(dir);
+    if (up === dir) break;
+    dir = up;
+  }
+  return undefined;
+}
+
+/**
+ * A UDP socket bound to one interface (SO_BINDTODEVICE): Node's dgram cannot
+ * tell which interface a broadcast came in on, so without this a server on
+ * 0.0.0.0:67 answers every attached network.
+ */
+function boundSocketFd(ifname: string, address: string, port: number, helperPath?: string): number {
+  const path = helperPath ?? findNativeHelper();
+  if (!path) throw new Error(`native helper ${HELPER_REL} not built: run \`cd native/bindtodevice && npx node-gyp rebuild\``);
+  const require = createRequire(import.meta.url);
+  const helper = require(path) as { openBoundUdpSocket(ifname: string, address: string, port: number): number };
+  return helper.openBoundUdpSocket(ifname, address, port);
+}
+
+/**
+ * Start the server. With `opts.interface` the socket is bound to that device
+ * and broadcasts to 255.255.255.255 leave through it. Without it the kernel
+ * routes limited broadcasts by the routing table: they fail (ENETUNREACH,
+ * logged) with no default route, and leave through the default route's
+ * interface otherwise, so production setups should always give `interface`.
+ */
+export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServer> {
+  const log = opts.logger.child({ svc: 'dhcp' });
+  const handler = new DhcpHandler(opts);
+  const stats: DhcpStats = { received: 0, replied: 0, dropped: 0, malformed: 0, errors: 0 };
+  const socket = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: Error) => reject(err);
+    socket.once('error', onError);
+    const done = () => {
+      socket.off('error', onError);
+      socket.setBroadcast(true);
+      resolve();
+    };
+    if (opts.interface) {
+      let fd: number;
+      try { fd = boundSocketFd(opts.interface, opts.address, opts.port, opts.nativeHelperPath); } catch (err) { reject(err); return; }
+      socket.bind({ fd }, done);
+    } else {
+      socket.bind({ address: opts.address, port: opts.port }, done);
+    }
+  });
+
+  socket.on('error', (err) => {
+    stats.errors++;
+    log.error({ err }, 'dhcp socket error');
+  });
+
+  socket.on('message', (msg, rinfo) => {
+    stats.received++;
+    const peer = `${rinfo.address}:${rinfo.port}`;
+    try {
+      let req;
+      try {
+        req = decodePacket(msg);
+      } catch (err) {
+        stats.malformed++;
+        const field = err instanceof DhcpDecodeError ? err.field : undefined;
+        log.warn({ peer, bytes: msg.length, field, error: (err as Error).message, outcome: 'malformed' }, 'dhcp malformed packet');
+        return;
+      }
+      const receivedOn = req.giaddr !== ZERO ? 'relay' : 'interface';
+      const out = handler.handleDetailed(req, { receivedOn, now: Date.now() });
+      const fields = { ...out.log, peer };
+      if (!out.result) {
+        stats.dropped++;
+        log[out.level](fields, 'dhcp');
+        return;
+      }
+      const { reply, to } = out.result;
+      const bytes = encodePacket(reply);
+      socket.send(bytes, to.port, to.address, (err) => {
+        if (err) {
+          stats.errors++;
+          log.warn({ ...fields, to: `${to.address}:${to.port}`, error: err.message }, 'dhcp send failed');
+        }
+      });
+      stats.replied++;
+      log[out.level]({ ...fields, to: `${to.address}:${to.port}` }, 'dhcp');
+    } catch (err) {
+      stats.errors++;
+      log.error({ peer, bytes: msg.length, err }, 'dhcp handler error');
+    }
+  });
+
+  const addr = socket.address();
+  log.info({ address: addr.address, port: addr.port, interface: opts.interface ?? null, serverId: opts.serverId }, 'dhcp listening');
+
+  let closed = false;
+  return {
+    stats,
+    handler,
+    address: () => ({ address: addr.address, port: addr.port }),
+    close: () => new Promise<void>((resolve) => {
+      if (closed) { resolve(); return; }
+      closed = true;
+      socket.close(() => resolve());
+    }),
+  };
+}

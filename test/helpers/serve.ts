@@ -1,0 +1,80 @@
+/**
+ * Runs the real `sidereal serve` (the compiled CLI) inside a namespace and
+ * the CLI next to it, as an admin would. Log lines are parsed as they come so
+ * tests can assert on them; the daemon is stopped by PID.
+ */
+import { execa, type ResultPromise } from 'execa';
+import { writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { nsSpawn } from './netns.js';
+
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const siderealBin = join(repoRoot, 'bin', 'sidereal.js');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export function writeConfig(file: string, doc: Record<string, unknown>): string {
+  writeFileSync(file, stringify(doc));
+  return file;
+}
+
+/** The CLI, run to completion. */
+export async function cli(config: string, ...args: string[]) {
+  const r = await execa(process.execPath, [siderealBin, '--config', config, ...args], { reject: false, timeout: 30_000 });
+  return { code: r.exitCode, stdout: String(r.stdout), stderr: String(r.stderr) };
+}
+
+export interface Served {
+  proc: ResultPromise;
+  lines: Array<Record<string, unknown>>;
+  alive(): boolean;
+  waitFor(pred: (l: Record<string, unknown>) => boolean, ms: number): Promise<Record<string, unknown> | undefined>;
+  stop(): Promise<number | undefined>;
+}
+
+export async function startServe(ns: string, config: string): Promise<Served> {
+  const proc = nsSpawn(ns, process.execPath, [siderealBin, '--config', config, 'serve'], { buffer: false, stdin: 'ignore' });
+  const lines: Array<Record<string, unknown>> = [];
+  let partial = '';
+  let exited = false;
+  let exitCode: number | undefined;
+  proc.stdout?.on('data', (d: Buffer) => {
+    partial += d.toString();
+    const parts = partial.split('\n');
+    partial = parts.pop() ?? '';
+    for (const p of parts) {
+      try { lines.push(JSON.parse(p) as Record<string, unknown>); } catch { lines.push({ raw: p }); }
+    }
+  });
+  proc.stderr?.on('data', (d: Buffer) => lines.push({ stderr: d.toString() }));
+  void proc.then((r) => { exited = true; exitCode = r.exitCode; });
+  const waitFor = async (pred: (l: Record<string, unknown>) => boolean, ms: number) => {
+    const deadline = Date.now() + ms;
+    while (Date.now() < deadline) {
+      const hit = lines.find(pred);
+      if (hit || exited) return hit;
+      await sleep(50);
+    }
+    return undefined;
+  };
+  const served: Served = {
+    proc, lines, waitFor, alive: () => !exited,
+    async stop() {
+      if (!exited) {
+        proc.kill('SIGTERM');
+        const deadline = Date.now() + 10_000;
+        while (!exited && Date.now() < deadline) await sleep(50);
+        if (!exited) proc.kill('SIGKILL');
+        await proc;
+      }
+      return exitCode;
+    },
+  };
+  const ready = await waitFor((l) => l.msg === 'ready', 30_000);
+  if (!ready) {
+    await served.stop();
+    throw new Error(`sidereal serve did not start: ${JSON.stringify(lines)}`);
+  }
+  return served;
+}

@@ -1,0 +1,119 @@
+/**
+ * The whole daemon, as an admin runs it: `sidereal serve` in a namespace on
+ * a veth, the CLI writing the inventory while it runs, and real clients
+ * (busybox udhcpc, tftp-hpa, curl) in a second namespace. Proves the boot
+ * path is live: a registration or change is seen at the very next request.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createNs, linkNamespaces, nsExec, destroyAll } from '../helpers/netns.js';
+import { udhcpc, writeClientScripts } from '../helpers/dhcp-ns.js';
+import { cli, startServe, writeConfig, type Served } from '../helpers/serve.js';
+
+const MAC = '52:54:00:77:00:10';
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+describe('sidereal serve with real clients', () => {
+  let dir: string;
+  let config: string;
+  let srv: string;
+  let cliNs: string;
+  let cliIf: string;
+  let served: Served | undefined;
+  let scripts: { udhcpc: string };
+  const kernel = randomBytes(3 * 1024 * 1024 + 17);
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'sidereal-serve-'));
+    const tftp = join(dir, 'tftp');
+    mkdirSync(join(tftp, 'efi64'), { recursive: true });
+    writeFileSync(join(tftp, 'pxelinux.0'), 'not really pxelinux');
+    writeFileSync(join(tftp, 'vmlinuz-6.1.0@lab'), kernel);
+    writeFileSync(join(tftp, 'initrd.img-6.1.0@lab'), 'initrd');
+    srv = await createNs('srv');
+    cliNs = await createNs('cli');
+    const link = await linkNamespaces(srv, '10.77.0.1/24', cliNs, null, 's');
+    cliIf = link.bIf;
+    await nsExec(cliNs, 'ip', ['link', 'set', 'dev', cliIf, 'address', MAC]);
+    scripts = writeClientScripts(dir);
+    config = writeConfig(join(dir, 'sidereal.yaml'), {
+      interface: link.aIf,
+      serverAddress: '10.77.0.1',
+      dataDir: join(dir, 'data'),
+      dhcp: { subnet: '10.77.0.0/24', router: '10.77.0.1', leaseTime: 600, pool: { start: '10.77.0.100', end: '10.77.0.110' }, unknownClients: 'pool' },
+      tftp: { root: tftp },
+      http: { port: 8080 },
+    });
+    expect((await cli(config, 'root', 'add', 'lab', '--kernel', 'vmlinuz-6.1.0@lab', '--initrd', 'initrd.img-6.1.0@lab', '--nfs-path', '/srv/sidereal/roots/lab', '--kernel-args', 'console=ttyS0')).code).toBe(0);
+    served = await startServe(srv, config);
+  }, 120_000);
+
+  afterAll(async () => {
+    expect(await served?.stop()).toBe(0);
+    await destroyAll();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('offers an unknown client a pool address and the BIOS bootloader', async () => {
+    const r = await udhcpc(cliNs, cliIf, scripts.udhcpc);
+    expect(r.env.ip).toMatch(/^10\.77\.0\.(10\d|110)$/);
+    expect(r.env.boot_file).toBe('pxelinux.0');
+    expect(r.env.siaddr).toBe('10.77.0.1');
+  });
+
+  it('gives the static lease and host name as soon as the MAC is registered, with no restart', async () => {
+    const add = await cli(config, 'machine', 'add', MAC.toUpperCase().replace(/:/g, '-'), '--hostname', 'node01', '--ip', '10.77.0.10', '--root', 'lab');
+    expect(add.code, add.stderr).toBe(0);
+    const r = await udhcpc(cliNs, cliIf, scripts.udhcpc, ['-x', '0x5d:0007']);
+    expect(r.env).toMatchObject({ ip: '10.77.0.10', hostname: 'node01', boot_file: 'efi64/syslinux.efi', siaddr: '10.77.0.1' });
+    await nsExec(cliNs, 'ip', ['addr', 'add', '10.77.0.10/24', 'dev', cliIf]);
+  });
+
+  it('serves the per-MAC menu over TFTP (tftp-hpa) and follows a change at the next request', async () => {
+    const out = join(dir, 'menu');
+    await nsExec(cliNs, 'timeout', ['30', 'tftp', '-m', 'binary', '10.77.0.1', '-c', 'get', 'efi64/pxelinux.cfg/01-52-54-00-77-00-10', out]);
+    expect(readFileSync(out, 'utf8')).toMatch(/sidereal\.hostname=node01 console=ttyS0/);
+    expect((await cli(config, 'machine', 'set', MAC, '--hostname', 'node02', '--mode', 'maintenance')).code).toBe(0);
+    await nsExec(cliNs, 'timeout', ['30', 'tftp', '-m', 'binary', '10.77.0.1', '-c', 'get', 'efi64/pxelinux.cfg/01-52-54-00-77-00-10', out]);
+    const menu = readFileSync(out, 'utf8');
+    expect(menu).toMatch(/ rw sidereal\.overlay=none sidereal\.hostname=node02/);
+  });
+
+  it('serves the kernel byte-exact over TFTP (curl, blksize 1468) and HTTP', async () => {
+    const out = join(dir, 'k1');
+    await nsExec(cliNs, 'curl', ['-sS', '--max-time', '60', '--tftp-blksize', '1468', '-o', out, 'tftp://10.77.0.1/efi64/vmlinuz-6.1.0@lab']);
+    expect(sha(readFileSync(out))).toBe(sha(kernel));
+    const out2 = join(dir, 'k2');
+    await nsExec(cliNs, 'curl', ['-sS', '--max-time', '60', '-o', out2, 'http://10.77.0.1:8080/files/vmlinuz-6.1.0@lab']);
+    expect(sha(readFileSync(out2))).toBe(sha(kernel));
+    const script = await nsExec(cliNs, 'curl', ['-sS', '--max-time', '20', `http://10.77.0.1:8080/boot/${MAC}.ipxe`]);
+    expect(String(script.stdout)).toMatch(/^#!ipxe/);
+  });
+
+  it('records the boot timeline and logs one JSON line per exchange and transfer with the MAC', async () => {
+    const ev = await cli(config, '--json', 'machine', 'events', MAC);
+    const events = JSON.parse(ev.stdout) as Array<{ stage: string; detail: Record<string, unknown> }>;
+    expect(events.some((e) => e.stage === 'dhcp' && e.detail.type === 'REQUEST')).toBe(true);
+    expect(events.some((e) => e.stage === 'tftp' && e.detail.file === 'efi64/pxelinux.cfg/01-52-54-00-77-00-10')).toBe(true);
+    expect(events.some((e) => e.stage === 'tftp' && e.detail.file === 'efi64/vmlinuz-6.1.0@lab' && e.detail.bytes === kernel.length)).toBe(true);
+    expect(events.some((e) => e.stage === 'http' && e.detail.file === 'vmlinuz-6.1.0@lab')).toBe(true);
+    const text = await cli(config, 'machine', 'events', MAC);
+    expect(text.stdout).toMatch(/^\+ *\d+\.\d\d s {2}tftp/m);
+    expect(served!.lines.some((l) => l.svc === 'dhcp' && l.mac === MAC && l.xid)).toBe(true);
+    expect(served!.lines.some((l) => l.svc === 'tftp' && l.mac === MAC && l.file && typeof l.ms === 'number')).toBe(true);
+  });
+
+  it('refuses bad input from the CLI naming the field, and the daemon keeps serving', async () => {
+    const bad = await cli(config, 'machine', 'add', '01:00:5e:00:00:01');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/mac: .*multicast/);
+    const dup = await cli(config, 'machine', 'add', '52:54:00:77:00:99', '--ip', '10.77.0.10');
+    expect(dup.stderr).toMatch(/ipv4: 10\.77\.0\.10 is held by node02/);
+    expect(served!.alive()).toBe(true);
+    const r = await udhcpc(cliNs, cliIf, scripts.udhcpc);
+    expect(r.env.ip).toBe('10.77.0.10');
+  });
+});
