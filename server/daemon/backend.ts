@@ -25,6 +25,10 @@ export class InventoryDhcpBackend implements DhcpBackend {
     return m?.ipv4 ? { ipv4: m.ipv4, hostname: m.hostname } : undefined;
   }
 
+  isRegistered(mac: string): boolean {
+    return this.inv.machines.get(mac) !== undefined;
+  }
+
   reservedBy(ipv4: string): string | undefined {
     return this.inv.machines.byIp(ipv4)?.mac;
   }

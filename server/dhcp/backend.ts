@@ -19,6 +19,12 @@ export interface LeaseStore {
 
 export interface DhcpBackend {
   reservation(mac: string): Reservation | undefined;
+  /**
+   * The MAC is registered (with or without a static address). Policy
+   * `unknownClients: ignore` still serves a registered machine that has no
+   * static address, from the pool. Absent: only reservations count as known.
+   */
+  isRegistered?(mac: string): boolean;
   /** MAC of the registered machine that owns this IP, if any (the pool must never hand it out). */
   reservedBy(ipv4: string): string | undefined;
   bootAnswer(facts: ClientFacts): DhcpBootAnswer;

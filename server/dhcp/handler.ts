@@ -98,7 +98,7 @@ export class DhcpHandler {
     const sub = this.subnetFor(req);
     if (!sub) return drop('dropped', 'warn', `no subnet configured for relay ${req.giaddr}`);
     const reservation = this.opts.backend.reservation(mac);
-    if (!reservation && this.opts.unknownClients === 'ignore') return drop('ignored', 'debug', 'unknown client, policy ignore');
+    if (!reservation && this.opts.unknownClients === 'ignore' && !this.opts.backend.isRegistered?.(mac)) return drop('ignored', 'debug', 'unknown client, policy ignore');
     const now = ctx.now;
     const sid = getIp(req, OPT.serverId);
     const requested = getIp(req, OPT.requestedIp);
