@@ -1,0 +1,306 @@
+/**
+ * The TFTP listener: takes RRQs on the well-known port, asks the boot
+ * decision (`resolve`) what the path means, and hands the transfer to a
+ * ReadSession on a fresh socket (the server TID, RFC 1350 section 4).
+ *
+ * The server never knows about machines or the inventory: `resolve` turns a
+ * path into a ServedFile (a checked static path, a rendered Buffer, or a
+ * reason it is missing), as pixiecore's Booter does.
+ */
+import { createSocket, type Socket } from 'node:dgram';
+import { performance } from 'node:perf_hooks';
+import type { Logger } from 'pino';
+import type { ServedFile } from '../boot/types.js';
+import { isRefusal } from './files.js';
+import { negotiate, resolveLimits } from './options.js';
+import { decodePacket, encodeError, ErrorCode, type OptionList, type Packet } from './packet.js';
+import { ReadSession, type SessionEnd } from './session.js';
+import { bufferSource, openFileSource, type FileSource } from './source.js';
+import type { TransferEvent, TransferOutcome } from './types.js';
+
+export type { TransferEvent, TransferOutcome } from './types.js';
+
+export interface Peer { address: string; port: number }
+
+export interface TftpServerOptions {
+  /** Address to bind: a namespace or lab address, 127.0.0.1 in tests. Never a wildcard by default. */
+  address: string;
+  /** 69 in production; 0 picks a free port (tests). */
+  port: number;
+  resolve(path: string, peer: Peer): Promise<ServedFile> | ServedFile;
+  /** Pass `logger.child({ svc: 'tftp' })`. */
+  logger: Logger;
+  /** Cap on blksize; default: MTU of the interface holding `address` minus 32. */
+  maxBlksize?: number;
+  /** Cap on windowsize (RFC 7440); default 64. */
+  maxWindowsize?: number;
+  /** Retransmissions without progress before a session gives up; default 5. */
+  retries?: number;
+  /** Retransmit interval when the client does not negotiate `timeout`; default 1000 ms. */
+  timeoutMs?: number;
+  /** Concurrent transfers; beyond it an RRQ is answered with ERROR 0 "server busy". Default 1024. */
+  maxSessions?: number;
+  onTransfer?(ev: TransferEvent): void;
+}
+
+export interface TftpStats {
+  requests: number;
+  active: number;
+  ok: number;
+  failed: number;
+  abortedProbes: number;
+  notFound: number;
+  refused: number;
+  rejected: number;
+  malformed: number;
+  bytesSent: number;
+  retransmits: number;
+}
+
+export interface TftpServer {
+  readonly address: string;
+  readonly port: number;
+  readonly stats: TftpStats;
+  close(): Promise<void>;
+}
+
+/** Generous kernel buffers: a window of DATA must fit without EAGAIN and a burst of RRQs must not be dropped. */
+const SESSION_SNDBUF = 2 * 1024 * 1024;
+const SESSION_RCVBUF = 256 * 1024;
+const LISTEN_RCVBUF = 4 * 1024 * 1024;
+
+function bindSocket(sock: Socket, address: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => reject(err);
+    sock.once('error', onError);
+    sock.bind({ address, port, exclusive: true }, () => {
+      sock.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+function connectSocket(sock: Socket, peer: Peer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    sock.connect(peer.port, peer.address, (err?: Error) => (err ? reject(err) : resolve()));
+  });
+}
+
+const LEVEL: Record<TransferOutcome, 'info' | 'warn' | 'debug'> = {
+  ok: 'info',
+  'aborted-probe': 'debug', // every UEFI boot does it once: not news
+  'not-found': 'info',
+  refused: 'warn',
+  rejected: 'warn',
+  timeout: 'warn',
+  'client-error': 'warn',
+  'peer-unreachable': 'warn',
+  error: 'warn',
+  closed: 'info',
+};
+
+export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServer> {
+  const log = opts.logger;
+  const limits = resolveLimits(opts.address, opts);
+  const retries = opts.retries ?? 5;
+  const defaultTimeoutMs = opts.timeoutMs ?? 1000;
+  const maxSessions = opts.maxSessions ?? 1024;
+  const stats: TftpStats = {
+    requests: 0, active: 0, ok: 0, failed: 0, abortedProbes: 0, notFound: 0, refused: 0,
+    rejected: 0, malformed: 0, bytesSent: 0, retransmits: 0,
+  };
+  /** By client TID: the request signature (to drop retransmitted RRQs) and its session once started. */
+  const byPeer = new Map<string, { sig: string; session: ReadSession | null; cancelled: boolean }>();
+  const sessions = new Set<ReadSession>();
+  /** Requests between RRQ and session start (resolve, open, bind): close() waits for them. */
+  const setups = new Set<Promise<void>>();
+  let closing = false;
+
+  const listener = createSocket({ type: 'udp4', recvBufferSize: LISTEN_RCVBUF });
+  await bindSocket(listener, opts.address, opts.port);
+  const port = listener.address().port;
+  log.info({ address: opts.address, port, maxBlksize: limits.maxBlksize, maxWindowsize: limits.maxWindowsize }, 'tftp listening');
+
+  const decode = (msg: Buffer, peer: string): Packet | null => {
+    const r = decodePacket(msg);
+    if (r.ok) return r.packet;
+    stats.malformed++;
+    log.debug({ peer, problem: r.error.problem, detail: r.error.detail, len: msg.length }, 'malformed TFTP packet dropped');
+    return null;
+  };
+
+  const emit = (ev: TransferEvent): void => {
+    switch (ev.outcome) {
+      case 'ok': stats.ok++; break;
+      case 'aborted-probe': stats.abortedProbes++; break;
+      case 'not-found': stats.notFound++; break;
+      case 'refused': stats.refused++; break;
+      case 'rejected': stats.rejected++; break;
+      default: stats.failed++;
+    }
+    log[LEVEL[ev.outcome]](ev, `tftp ${ev.outcome}`);
+    try {
+      opts.onTransfer?.(ev);
+    } catch (err) {
+      log.error({ err }, 'onTransfer hook threw');
+    }
+  };
+
+  /** Errors for a request go out from the listening port: the client has no TID for us yet and takes the first reply's port. */
+  const replyError = (peer: Peer, code: number, message: string): void => {
+    listener.send(encodeError(code, message), peer.port, peer.address, (err) => {
+      if (err) log.debug({ err: err.message }, 'could not send ERROR');
+    });
+  };
+
+  const refuse = (peer: Peer, file: string, t0: number, outcome: TransferOutcome, reason: string, code: number, message: string): void => {
+    replyError(peer, code, message);
+    emit({
+      peer: `${peer.address}:${peer.port}`, file, bytes: 0, blksize: 0, windowsize: 0, tsize: null,
+      ms: Math.round(performance.now() - t0), outcome, reason,
+    });
+  };
+
+  async function handleRead(peer: Peer, filename: string, options: OptionList, key: string, t0: number): Promise<void> {
+    const entry = byPeer.get(key)!;
+    const done = () => { if (byPeer.get(key) === entry) byPeer.delete(key); };
+    let served: ServedFile;
+    try {
+      served = await opts.resolve(filename, peer);
+    } catch (err) {
+      done();
+      refuse(peer, filename, t0, 'error', `resolver threw: ${(err as Error).message}`, ErrorCode.NOT_DEFINED, 'internal error');
+      return;
+    }
+    if (closing || entry.cancelled) { done(); return; }
+    if (served.kind === 'missing') {
+      done();
+      refuse(peer, filename, t0, isRefusal(served.reason) ? 'refused' : 'not-found', served.reason, ErrorCode.FILE_NOT_FOUND, 'File not found');
+      return;
+    }
+    let source: FileSource;
+    try {
+      source = served.kind === 'virtual' ? bufferSource(served.content) : await openFileSource(served.path);
+    } catch (err) {
+      done();
+      const code = (err as NodeJS.ErrnoException).code;
+      const reason = `open failed: ${code ?? (err as Error).message}`;
+      if (code === 'EACCES' || code === 'EPERM') refuse(peer, filename, t0, 'refused', reason, ErrorCode.ACCESS_VIOLATION, 'Access violation');
+      else if (code === 'ELOOP' || code === 'EISDIR') refuse(peer, filename, t0, 'refused', reason, ErrorCode.FILE_NOT_FOUND, 'File not found');
+      else refuse(peer, filename, t0, 'not-found', reason, ErrorCode.FILE_NOT_FOUND, 'File not found');
+      return;
+    }
+    const mac = served.kind === 'virtual' ? served.mac : undefined;
+    const neg = negotiate(options, limits, { fileSize: source.size, defaultTimeoutMs });
+    if (neg.ignored.length) log.debug({ peer: key, file: filename, ignored: neg.ignored }, 'tftp options not acknowledged');
+
+    const sock = createSocket({ type: 'udp4', sendBufferSize: SESSION_SNDBUF, recvBufferSize: SESSION_RCVBUF });
+    try {
+      await bindSocket(sock, opts.address, 0);
+      await connectSocket(sock, peer);
+    } catch (err) {
+      done();
+      try { sock.close(); } catch { /* not open */ }
+      await source.close().catch(() => {});
+      refuse(peer, filename, t0, 'error', `session socket: ${(err as Error).message}`, ErrorCode.NOT_DEFINED, 'internal error');
+      return;
+    }
+    if (closing || entry.cancelled) {
+      done();
+      sock.close();
+      await source.close().catch(() => {});
+      return;
+    }
+    const session: ReadSession = new ReadSession({
+      socket: sock,
+      source,
+      negotiated: neg,
+      retries,
+      logger: log,
+      decode: (msg) => decode(msg, key),
+      onEnd: (end: SessionEnd) => {
+        sessions.delete(session);
+        stats.active = sessions.size;
+        done();
+        stats.bytesSent += end.bytes;
+        stats.retransmits += end.retransmits;
+        const ev: TransferEvent = {
+          peer: key, file: filename, bytes: end.bytes, blksize: neg.blksize, windowsize: neg.windowsize,
+          tsize: neg.tsize, ms: Math.round(performance.now() - t0), outcome: end.outcome,
+        };
+        if (mac !== undefined) ev.mac = mac;
+        if (end.reason !== undefined) ev.reason = end.reason;
+        if (end.retransmits) ev.retransmits = end.retransmits;
+        emit(ev);
+      },
+    });
+    entry.session = session;
+    sessions.add(session);
+    stats.active = sessions.size;
+    session.start();
+  }
+
+  listener.on('message', (msg: Buffer, rinfo) => {
+    if (closing) return;
+    const peer: Peer = { address: rinfo.address, port: rinfo.port };
+    const key = `${rinfo.address}:${rinfo.port}`;
+    const p = decode(msg, key);
+    if (!p) return;
+    if (p.op !== 'RRQ' && p.op !== 'WRQ') {
+      // DATA/ACK/ERROR belong on a session port; on 69 they are strays.
+      log.debug({ peer: key, op: p.op }, 'non-request packet on the listening port dropped');
+      return;
+    }
+    stats.requests++;
+    const t0 = performance.now();
+    if (p.op === 'WRQ') {
+      refuse(peer, p.filename, t0, 'rejected', 'write request', ErrorCode.ACCESS_VIOLATION, 'write requests are not accepted');
+      return;
+    }
+    // Boot files are binary; netascii would need translating every block
+    // and breaks tsize and positioned reads. Firmware always asks octet.
+    if (p.mode.toLowerCase() !== 'octet') {
+      refuse(peer, p.filename, t0, 'rejected', `mode ${p.mode}`, ErrorCode.ILLEGAL_OPERATION, 'only octet mode is supported');
+      return;
+    }
+    const sig = `${p.filename}\0${JSON.stringify(p.options)}`;
+    const existing = byPeer.get(key);
+    if (existing) {
+      // The same RRQ again: our first reply was lost or slow; the session
+      // retransmits on its own, a second session would double the traffic.
+      if (existing.sig === sig) {
+        log.debug({ peer: key, file: p.filename }, 'retransmitted RRQ ignored');
+        return;
+      }
+      // Same TID, different request: the client moved on.
+      existing.cancelled = true;
+      existing.session?.abort('superseded by a new request from the same port');
+      byPeer.delete(key);
+    }
+    if (sessions.size >= maxSessions) {
+      refuse(peer, p.filename, t0, 'error', `${sessions.size} sessions active`, ErrorCode.NOT_DEFINED, 'server busy');
+      return;
+    }
+    byPeer.set(key, { sig, session: null, cancelled: false });
+    const setup = handleRead(peer, p.filename, p.options, key, t0).catch((err: Error) => {
+      log.error({ err, peer: key, file: p.filename }, 'tftp request handling failed');
+    });
+    setups.add(setup);
+    void setup.finally(() => setups.delete(setup));
+  });
+  listener.on('error', (err) => log.error({ err }, 'tftp listening socket error'));
+
+  return {
+    address: opts.address,
+    port,
+    stats,
+    async close() {
+      if (closing) return;
+      closing = true;
+      for (const e of byPeer.values()) e.cancelled = true;
+      await new Promise<void>((resolve) => listener.close(() => resolve()));
+      await Promise.all([...setups]);
+      for (const s of [...sessions]) s.abort('server closing');
+    },
+  };
+}
