@@ -36,7 +36,11 @@ export interface DhcpBootAnswer {
   bootFile: string;
   /** siaddr (next-server) and option 66. */
   nextServer: string;
-  /** Option 60 in the reply: `HTTPClient` for HTTP boot, otherwise `PXEClient`. */
+  /**
+   * Option 60 in the reply (only when the client sent one): `HTTPClient` for
+   * HTTP boot, otherwise `PXEClient`, which goes with option 43 sub-option 6 = 8
+   * ("use the boot file in this offer") or OVMF looks for a proxyDHCP server.
+   */
   vendorClass: 'PXEClient' | 'HTTPClient';
 }
 

@@ -73,8 +73,11 @@ function nakOptions(req: DhcpPacket, input: ReplyInput, cfg: ReplyConfig): DhcpO
 /** Options the client always gets whatever option 55 says (PXE ROMs often omit 66/67 from 55). */
 const ALWAYS = new Set<number>([
   OPT.messageType, OPT.serverId, OPT.leaseTime, OPT.t1, OPT.t2, OPT.subnetMask,
-  OPT.vendorClass, OPT.tftpServer, OPT.bootFile, OPT.clientUuid, OPT.etherboot, OPT.relayAgent,
+  OPT.vendorClass, OPT.vendorSpecific, OPT.tftpServer, OPT.bootFile, OPT.clientUuid, OPT.etherboot, OPT.relayAgent,
 ]);
+
+/** Option 43 for PXE clients: sub-option 6 (discovery control), length 1, value 8; then End. */
+const PXE_USE_BOOTFILE = Buffer.from([6, 1, 8, 255]);
 
 function replyOptions(req: DhcpPacket, input: ReplyInput, cfg: ReplyConfig): DhcpOption[] {
   const head: DhcpOption[] = [
@@ -105,6 +108,11 @@ function replyOptions(req: DhcpPacket, input: ReplyInput, cfg: ReplyConfig): Dhc
     const vc = getString(req, OPT.vendorClass);
     if (vc && (vc.startsWith('PXEClient') || vc.startsWith('HTTPClient'))) {
       avail.set(OPT.vendorClass, optString(OPT.vendorClass, boot.vendorClass));
+      // PXE 2.1 spec 2.2.5: an offer with 60 "PXEClient" and no option 43 tells the client to
+      // look for a boot server (proxyDHCP on port 4011); OVMF then never fetches the boot file
+      // (seen in the lab). Sub-option 6 (PXE_DISCOVERY_CONTROL) = 8: use the boot file in this
+      // offer, as ISC dhcpd setups do.
+      if (boot.vendorClass === 'PXEClient') avail.set(OPT.vendorSpecific, opt(OPT.vendorSpecific, PXE_USE_BOOTFILE));
     }
     avail.set(OPT.tftpServer, optString(OPT.tftpServer, boot.nextServer));
     avail.set(OPT.bootFile, optString(OPT.bootFile, boot.bootFile));

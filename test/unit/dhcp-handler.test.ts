@@ -113,6 +113,8 @@ describe('PXE options', () => {
     const r = discover(NODE, { archCode: 7, vendorClass: 'PXEClient:Arch:00007:UNDI:003000', uuid: true })!;
     expect(r.reply.file).toBe('efi64/syslinux.efi');
     expect(getString(r.reply, OPT.vendorClass)).toBe('PXEClient');
+    // without 43 = discovery control 8, OVMF goes looking for a proxyDHCP server and never boots
+    expect(getOption(r.reply, OPT.vendorSpecific)).toEqual(Buffer.from([6, 1, 8, 255]));
     expect(getOption(r.reply, OPT.clientUuid)).toEqual(Buffer.concat([Buffer.from([0]), Buffer.alloc(16, 0xab)]));
     expect(r.log.arch).toBe('efi64');
   });
@@ -120,6 +122,7 @@ describe('PXE options', () => {
   it('UEFI HTTP boot: HTTPClient back and an http:// boot file', () => {
     const r = discover(NODE, { archCode: 16, vendorClass: 'HTTPClient:Arch:00016:UNDI:003001' })!;
     expect(getString(r.reply, OPT.vendorClass)).toBe('HTTPClient');
+    expect(getOption(r.reply, OPT.vendorSpecific)).toBeUndefined();
     expect(getString(r.reply, OPT.bootFile)).toBe(`http://${US}/boot/efi64/syslinux.efi`);
   });
 

@@ -1,0 +1,65 @@
+/**
+ * Network namespaces for the lab: every server and VM the lab starts lives in
+ * a namespace made here, never on the host's interfaces. Names carry a
+ * per-process tag (as test/helpers/netns.ts does) so two labs, or a lab and a
+ * test run, never collide; `destroyAllNamespaces()` removes whatever this
+ * process created.
+ */
+import { execa, type Options, type ResultPromise } from 'execa';
+import { randomBytes } from 'node:crypto';
+import { track } from './proc.js';
+
+const created = new Set<string>();
+const tag = randomBytes(2).toString('hex');
+
+/** `sid<tag><role>`, at most 15 bytes. */
+export function labNsName(role: string): string {
+  return `sid${tag}${role}`.slice(0, 15);
+}
+
+export async function createNamespace(role: string): Promise<string> {
+  const name = labNsName(role);
+  await execa('ip', ['netns', 'del', name], { reject: false });
+  await execa('ip', ['netns', 'add', name]);
+  created.add(name);
+  await execa('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
+  return name;
+}
+
+export async function destroyNamespace(name: string): Promise<void> {
+  await execa('ip', ['netns', 'del', name], { reject: false });
+  created.delete(name);
+}
+
+export async function destroyAllNamespaces(): Promise<void> {
+  for (const name of [...created]) await destroyNamespace(name);
+}
+
+/** Run `ip -n NS ...` and return stdout. */
+export async function ipIn(ns: string, ...args: string[]): Promise<string> {
+  const r = await execa('ip', ['-n', ns, ...args]);
+  return r.stdout;
+}
+
+/** Run a command inside a namespace and wait for it. */
+export async function nsRun(ns: string, cmd: string, args: string[], opts: Options = {}) {
+  return execa('ip', ['netns', 'exec', ns, cmd, ...args], opts);
+}
+
+/**
+ * Start a long-running command inside a namespace. The returned process's
+ * PID is `ip netns exec`'s, which execs the command, so it is the command's
+ * own PID: the caller stops it by that PID.
+ */
+export function nsStart(ns: string, cmd: string, args: string[], opts: Options = {}): ResultPromise {
+  return track(execa('ip', ['netns', 'exec', ns, cmd, ...args], { reject: false, ...opts }));
+}
+
+/** True when this process may create namespaces (root with CAP_NET_ADMIN). */
+export async function canCreateNamespaces(): Promise<boolean> {
+  const probe = `sid${tag}probe`;
+  const r = await execa('ip', ['netns', 'add', probe], { reject: false });
+  if (r.exitCode !== 0) return false;
+  await execa('ip', ['netns', 'del', probe], { reject: false });
+  return true;
+}

@@ -1,0 +1,152 @@
+/**
+ * Driving Sidereal itself from the lab: write a config, run CLI commands,
+ * start `sidereal serve` inside the lab namespace and wait for its `ready`
+ * line, read a machine's boot events.
+ */
+import { execa, type ResultPromise } from 'execa';
+import { createWriteStream, existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { nsStart } from './netns.js';
+import { sleep, stopChild } from './proc.js';
+import type { RunningServer } from './dnsmasq.js';
+
+/** The repository root: the nearest parent of this file holding bin/sidereal.js (works from lab/ and dist/lab/). */
+export function repoRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    if (existsSync(path.join(dir, 'bin', 'sidereal.js')) && existsSync(path.join(dir, 'package.json'))) return dir;
+    dir = path.dirname(dir);
+  }
+  return process.cwd();
+}
+
+export function siderealBin(): string {
+  return process.env.SIDEREAL_BIN ?? path.join(repoRoot(), 'bin', 'sidereal.js');
+}
+
+export interface LabConfigOptions {
+  /** Directory that receives `sidereal.yaml`, `data/` and `tftp/`. */
+  dir: string;
+  iface?: string;
+  serverIp?: string;
+  subnet?: string;
+  poolStart?: string;
+  poolEnd?: string;
+  httpPort?: number;
+}
+
+export interface LabConfig {
+  configFile: string;
+  dataDir: string;
+  tftpRoot: string;
+}
+
+export async function writeLabConfig(o: LabConfigOptions): Promise<LabConfig> {
+  const serverIp = o.serverIp ?? '10.77.0.1';
+  const dataDir = path.join(o.dir, 'data');
+  const tftpRoot = path.join(o.dir, 'tftp');
+  await mkdir(dataDir, { recursive: true });
+  await mkdir(tftpRoot, { recursive: true });
+  const config = {
+    interface: o.iface ?? 'br0',
+    serverAddress: serverIp,
+    dataDir,
+    dhcp: {
+      subnet: o.subnet ?? '10.77.0.0/24',
+      router: serverIp,
+      dns: [serverIp],
+      domain: 'lab.sidereal',
+      leaseTime: 3600,
+      pool: { start: o.poolStart ?? '10.77.0.100', end: o.poolEnd ?? '10.77.0.150' },
+      unknownClients: 'pool',
+    },
+    tftp: { root: tftpRoot },
+    http: { listen: serverIp, port: o.httpPort ?? 8080 },
+    nfs: { server: serverIp },
+  };
+  const configFile = path.join(o.dir, 'sidereal.yaml');
+  await writeFile(configFile, stringify(config));
+  return { configFile, dataDir, tftpRoot };
+}
+
+/** Run one CLI command (`sidereal --config C ...args`) on the host side; throws with its stderr on failure. */
+export async function siderealCli(configFile: string, args: string[], timeoutMs = 60_000): Promise<string> {
+  const r = await execa('node', [siderealBin(), '--config', configFile, ...args], { reject: false, timeout: timeoutMs });
+  if (r.exitCode !== 0) {
+    throw new Error(`sidereal ${args.join(' ')} failed (exit ${r.exitCode}): ${(r.stderr || r.stdout).trim()}`);
+  }
+  return r.stdout;
+}
+
+/** True when the CLI answers `--help`. */
+export async function siderealReady(): Promise<boolean> {
+  if (!existsSync(siderealBin())) return false;
+  const r = await execa('node', [siderealBin(), '--help'], { reject: false, timeout: 30_000 });
+  return r.exitCode === 0;
+}
+
+/** Register the lab root and one machine. */
+export async function registerLabNode(
+  configFile: string,
+  o: { root: string; kernel: string; initrd: string; mac: string; hostname: string; ip: string; kernelArgs?: string },
+): Promise<void> {
+  await siderealCli(configFile, [
+    'root', 'add', o.root, '--arch', 'amd64', '--kernel', o.kernel, '--initrd', o.initrd,
+    '--nfs-path', `/srv/sidereal/roots/${o.root}`, '--kernel-args', o.kernelArgs ?? 'console=ttyS0',
+  ]);
+  await siderealCli(configFile, ['machine', 'add', o.mac, '--hostname', o.hostname, '--ip', o.ip, '--root', o.root]);
+}
+
+/** `sidereal serve` in the namespace; resolves once it logged `"msg":"ready"`. */
+export async function startSidereal(ns: string, configFile: string, logFile: string, readyTimeoutMs = 30_000): Promise<RunningServer> {
+  const out = createWriteStream(logFile);
+  let text = '';
+  const child: ResultPromise = nsStart(ns, 'node', [siderealBin(), '--config', configFile, 'serve'], {
+    stdin: 'ignore', stdout: 'pipe', stderr: 'pipe', buffer: false,
+  });
+  const onData = (c: Buffer) => {
+    text += c.toString();
+    out.write(c);
+  };
+  child.stdout?.on('data', onData);
+  child.stderr?.on('data', onData);
+  const server: RunningServer = {
+    pid: child.pid ?? -1,
+    logFile,
+    log: async () => text,
+    stop: async () => {
+      await stopChild(child, 5000);
+      await new Promise<void>((r) => out.end(r));
+    },
+  };
+  const deadline = Date.now() + readyTimeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) {
+      await server.stop();
+      throw new Error(`sidereal serve exited at start: ${text.trim().slice(-2000)}`);
+    }
+    if (/"msg":"ready"/.test(text)) return server;
+    await sleep(50);
+  }
+  await server.stop();
+  throw new Error(`sidereal serve not ready after ${readyTimeoutMs} ms: ${text.trim().slice(-2000)}`);
+}
+
+export interface LabEvent {
+  mac: string;
+  at: number;
+  stage: string;
+  detail: Record<string, unknown>;
+}
+
+export async function machineEvents(configFile: string, mac: string): Promise<LabEvent[]> {
+  const out = await siderealCli(configFile, ['--json', 'machine', 'events', mac]);
+  return JSON.parse(out) as LabEvent[];
+}
+
+export async function machineTimeline(configFile: string, mac: string): Promise<string> {
+  return siderealCli(configFile, ['machine', 'events', mac]);
+}
