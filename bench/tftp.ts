@@ -41,6 +41,8 @@ const CASES: Case[] = [
   // our windowed transfer with its lock-step one, the best it can do.
   { name: 'atftp blksize 1468 windowsize 8', client: 'atftp', blksize: 1468, windowsize: 8, servers: ['sidereal', 'tftpd-hpa'] },
   { name: 'atftp blksize 1468 windowsize 16', client: 'atftp', blksize: 1468, windowsize: 16, servers: ['sidereal'] },
+  { name: 'atftp blksize 8192 windowsize 1', client: 'atftp', blksize: 8192, windowsize: 1, servers: ['sidereal', 'tftpd-hpa'] },
+  { name: 'atftp blksize 8192 windowsize 8', client: 'atftp', blksize: 8192, windowsize: 8, servers: ['sidereal', 'tftpd-hpa'] },
 ];
 
 const started: ResultPromise[] = [];

@@ -3,12 +3,11 @@
  * foreground inside a lab namespace and stopped by its PID. It is what
  * Sidereal's boot times are compared with.
  */
-import { createWriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { ResultPromise } from 'execa';
-import { nsStart } from './netns.js';
-import { sleep, stopChild } from './proc.js';
+import { startServer, type RunningServer } from './server-process.js';
+
+export type { RunningServer };
 
 export interface DnsmasqOptions {
   ns: string;
@@ -26,13 +25,6 @@ export interface DnsmasqOptions {
   extraArgs?: string[];
 }
 
-export interface RunningServer {
-  pid: number;
-  logFile: string;
-  /** Everything the server logged so far. */
-  log(): Promise<string>;
-  stop(): Promise<void>;
-}
 
 export function dnsmasqArgs(o: DnsmasqOptions): string[] {
   const args = [
@@ -63,38 +55,10 @@ export function dnsmasqArgs(o: DnsmasqOptions): string[] {
 }
 
 export async function startDnsmasq(o: DnsmasqOptions, readyTimeoutMs = 10_000): Promise<RunningServer> {
-  const logFile = path.join(o.workDir, 'dnsmasq.log');
-  const out = createWriteStream(logFile);
-  let text = '';
-  const child: ResultPromise = nsStart(o.ns, 'dnsmasq', dnsmasqArgs(o), {
-    stdin: 'ignore', stdout: 'pipe', stderr: 'pipe', buffer: false,
+  return startServer({
+    name: 'dnsmasq', ns: o.ns, cmd: 'dnsmasq', args: dnsmasqArgs(o), logFile: path.join(o.workDir, 'dnsmasq.log'),
+    ready: (log) => /TFTP root is/.test(log), readyTimeoutMs,
   });
-  const onData = (c: Buffer) => {
-    text += c.toString();
-    out.write(c);
-  };
-  child.stdout?.on('data', onData);
-  child.stderr?.on('data', onData);
-  const server: RunningServer = {
-    pid: child.pid ?? -1,
-    logFile,
-    log: async () => text,
-    stop: async () => {
-      await stopChild(child);
-      await new Promise<void>((r) => out.end(r));
-    },
-  };
-  const deadline = Date.now() + readyTimeoutMs;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) {
-      await server.stop();
-      throw new Error(`dnsmasq exited at start: ${text.trim()}`);
-    }
-    if (/TFTP root is/.test(text)) return server;
-    await sleep(50);
-  }
-  await server.stop();
-  throw new Error(`dnsmasq not ready after ${readyTimeoutMs} ms: ${text.trim()}`);
 }
 
 /** TFTP paths dnsmasq logged as sent or failed, in order (from `--log-facility=-`). */

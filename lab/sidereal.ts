@@ -3,15 +3,13 @@
  * start `sidereal serve` inside the lab namespace and wait for its `ready`
  * line, read a machine's boot events.
  */
-import { execa, type ResultPromise } from 'execa';
-import { createWriteStream, existsSync } from 'node:fs';
+import { execa } from 'execa';
+import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { nsStart } from './netns.js';
-import { sleep, stopChild } from './proc.js';
-import type { RunningServer } from './dnsmasq.js';
+import { startServer, type RunningServer } from './server-process.js';
 
 /** The repository root: the nearest parent of this file holding bin/sidereal.js (works from lab/ and dist/lab/). */
 export function repoRoot(): string {
@@ -102,37 +100,10 @@ export async function registerLabNode(
 
 /** `sidereal serve` in the namespace; resolves once it logged `"msg":"ready"`. */
 export async function startSidereal(ns: string, configFile: string, logFile: string, readyTimeoutMs = 30_000): Promise<RunningServer> {
-  const out = createWriteStream(logFile);
-  let text = '';
-  const child: ResultPromise = nsStart(ns, 'node', [siderealBin(), '--config', configFile, 'serve'], {
-    stdin: 'ignore', stdout: 'pipe', stderr: 'pipe', buffer: false,
+  return startServer({
+    name: 'sidereal serve', ns, cmd: 'node', args: [siderealBin(), '--config', configFile, 'serve'], logFile,
+    ready: (log) => /"msg":"ready"/.test(log), readyTimeoutMs, stopGraceMs: 5000,
   });
-  const onData = (c: Buffer) => {
-    text += c.toString();
-    out.write(c);
-  };
-  child.stdout?.on('data', onData);
-  child.stderr?.on('data', onData);
-  const server: RunningServer = {
-    pid: child.pid ?? -1,
-    logFile,
-    log: async () => text,
-    stop: async () => {
-      await stopChild(child, 5000);
-      await new Promise<void>((r) => out.end(r));
-    },
-  };
-  const deadline = Date.now() + readyTimeoutMs;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) {
-      await server.stop();
-      throw new Error(`sidereal serve exited at start: ${text.trim().slice(-2000)}`);
-    }
-    if (/"msg":"ready"/.test(text)) return server;
-    await sleep(50);
-  }
-  await server.stop();
-  throw new Error(`sidereal serve not ready after ${readyTimeoutMs} ms: ${text.trim().slice(-2000)}`);
 }
 
 export interface LabEvent {
