@@ -134,12 +134,14 @@ async function main(): Promise<void> {
 
     const results: Array<{ case: string; server: Server; seconds: number[]; mbps: { median: number; min: number; max: number } }> = [];
     for (const c of CASES) {
+      // Runs alternate between the servers so a slow spell of this shared machine hits both alike.
+      const seconds = new Map<Server, number[]>(c.servers.map((s) => [s, []]));
+      for (let i = 0; i < RUNS; i++) {
+        for (const server of c.servers) seconds.get(server)!.push(await fetchOnce(ns, c, server === 'sidereal' ? OUR_PORT : HPA_PORT));
+      }
       for (const server of c.servers) {
-        const port = server === 'sidereal' ? OUR_PORT : HPA_PORT;
-        const seconds: number[] = [];
-        for (let i = 0; i < RUNS; i++) seconds.push(await fetchOnce(ns, c, port));
-        const rates = seconds.map(mbps);
-        results.push({ case: c.name, server, seconds, mbps: { median: median(rates), min: Math.min(...rates), max: Math.max(...rates) } });
+        const rates = seconds.get(server)!.map(mbps);
+        results.push({ case: c.name, server, seconds: seconds.get(server)!, mbps: { median: median(rates), min: Math.min(...rates), max: Math.max(...rates) } });
         process.stderr.write(`${c.name} ${server}: ${rates.map((r) => r.toFixed(1)).join(' ')} MB/s\n`);
       }
     }

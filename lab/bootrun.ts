@@ -22,6 +22,8 @@ export interface LabNode {
   mac: string;
   ip: string;
   hostname: string;
+  /** Sidereal only: put the node in a group of that loader (default: the config's, pxelinux). */
+  loader?: 'pxelinux' | 'lpxelinux' | 'ipxe';
 }
 
 export const DEFAULT_NODE: LabNode = { mac: '52:54:00:77:00:10', ip: '10.77.0.10', hostname: 'node01' };

@@ -89,13 +89,18 @@ export async function siderealReady(): Promise<boolean> {
 /** Register the lab root and one machine. */
 export async function registerLabNode(
   configFile: string,
-  o: { root: string; kernel: string; initrd: string; mac: string; hostname: string; ip: string; kernelArgs?: string },
+  o: { root: string; kernel: string; initrd: string; mac: string; hostname: string; ip: string; kernelArgs?: string; loader?: string },
 ): Promise<void> {
   await siderealCli(configFile, [
     'root', 'add', o.root, '--arch', 'amd64', '--kernel', o.kernel, '--initrd', o.initrd,
     '--nfs-path', `/srv/sidereal/roots/${o.root}`, '--kernel-args', o.kernelArgs ?? 'console=ttyS0',
   ]);
-  await siderealCli(configFile, ['machine', 'add', o.mac, '--hostname', o.hostname, '--ip', o.ip, '--root', o.root]);
+  const group: string[] = [];
+  if (o.loader) {
+    await siderealCli(configFile, ['group', 'add', `${o.loader}-nodes`, '--loader', o.loader]);
+    group.push('--group', `${o.loader}-nodes`);
+  }
+  await siderealCli(configFile, ['machine', 'add', o.mac, '--hostname', o.hostname, '--ip', o.ip, '--root', o.root, ...group]);
 }
 
 /** `sidereal serve` in the namespace; resolves once it logged `"msg":"ready"`. */

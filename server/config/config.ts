@@ -37,7 +37,7 @@ export interface SiderealConfig {
     unknownClients: 'pool' | 'ignore';
     relays: RelaySubnet[];
   };
-  tftp: { enabled: boolean; root: string; port: number; maxBlksize: number; maxWindowsize: number };
+  tftp: { enabled: boolean; root: string; port: number; maxBlksize?: number; maxWindowsize: number };
   http: { listen: string; port: number; publicUrl: string };
   nfs: { server: string; options: string };
   boot: {
@@ -110,8 +110,9 @@ export function validateConfig(doc: unknown): SiderealConfig {
       enabled: bool(tftpObj, 'enabled', 'tftp', true),
       root: absPath(tftpObj, 'root', 'tftp'),
       port: int(tftpObj, 'port', 'tftp', 69, 1, 65535),
-      // 1468 = 1500-byte Ethernet MTU minus IP, UDP and TFTP headers (RFC 2348).
-      maxBlksize: int(tftpObj, 'maxBlksize', 'tftp', 1468, 512, 65464),
+      // Unset: the MTU of the interface holding serverAddress minus IP, UDP and TFTP headers
+      // (1468 on Ethernet), so a granted blksize never fragments (RFC 2348).
+      maxBlksize: tftpObj.maxBlksize === undefined ? undefined : int(tftpObj, 'maxBlksize', 'tftp', 1468, 512, 65464),
       maxWindowsize: int(tftpObj, 'maxWindowsize', 'tftp', 64, 1, 65535),
     },
     http: { listen: httpListen, port: httpPort, publicUrl },

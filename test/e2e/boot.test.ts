@@ -49,7 +49,7 @@ beforeAll(async () => {
     return;
   }
   assets = await prepareLabAssets(defaultCacheDir());
-  net = await createLabNetwork({ taps: 2 });
+  net = await createLabNetwork({ taps: 4 });
   work = await mkdtemp(path.join(tmpdir(), 'sidereal-e2e-'));
   ready = true;
 }, 600_000);
@@ -114,5 +114,35 @@ describe.skipIf(!runnable && !process.env.CI)('network boot from sidereal serve 
     expectServed(files, `pxelinux.cfg/${pxelinuxMacName(node.mac)}`);
     expectServed(files, labKernelName(assets));
     expectServed(files, labInitrdName(assets));
+  }, TEST_TIMEOUT_MS);
+
+  it('BIOS, loader ipxe: iPXE fetches its script, kernel and initrd over HTTP (no TFTP)', async (ctx) => {
+    if (!ready) ctx.skip();
+    const node: LabNode = { mac: '52:54:00:77:00:12', ip: '10.77.0.12', hostname: 'e2e-ipxe', loader: 'ipxe' };
+    const r = await bootAgainst({
+      server: 'sidereal', firmware: 'bios', net, tap: net.taps[2], assets, node,
+      workDir: path.join(work, 'ipxe'), timeoutMs: BOOT_TIMEOUT_MS,
+    });
+    expect(r.ok, describeFailure(r)).toBe(true);
+    expect(r.markerLine).toContain(`hostname=${node.hostname}`);
+    const http = (r.events ?? []).filter((e) => e.stage === 'http').map((e) => String(e.detail.file));
+    expect(http).toEqual([`boot/${node.mac}.ipxe`, labKernelName(assets), labInitrdName(assets)]);
+    expect(tftpFiles(r)).toEqual([]);
+  }, TEST_TIMEOUT_MS);
+
+  it('BIOS, loader lpxelinux: menu over TFTP, kernel and initrd over HTTP', async (ctx) => {
+    if (!ready) ctx.skip();
+    const node: LabNode = { mac: '52:54:00:77:00:13', ip: '10.77.0.13', hostname: 'e2e-lpx', loader: 'lpxelinux' };
+    const r = await bootAgainst({
+      server: 'sidereal', firmware: 'bios', net, tap: net.taps[3], assets, node,
+      workDir: path.join(work, 'lpxelinux'), timeoutMs: BOOT_TIMEOUT_MS,
+    });
+    expect(r.ok, describeFailure(r)).toBe(true);
+    const files = tftpFiles(r);
+    expectServed(files, 'lpxelinux.0');
+    expectServed(files, `pxelinux.cfg/${pxelinuxMacName(node.mac)}`);
+    const http = (r.events ?? []).filter((e) => e.stage === 'http').map((e) => String(e.detail.file));
+    expect(http).toContain(labKernelName(assets));
+    expect(http).toContain(labInitrdName(assets));
   }, TEST_TIMEOUT_MS);
 });
