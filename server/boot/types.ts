@@ -52,8 +52,8 @@ export interface Reservation {
 
 export type BootStage = 'dhcp' | 'tftp' | 'http' | 'kernel' | 'nfs' | 'booted';
 
-/** What the boot decision answers to the TFTP and HTTP servers for a path. */
+/** What the boot decision answers to the TFTP and HTTP servers for a path; `mac` is the machine it is for, when known (for logs and events). */
 export type ServedFile =
-  | { kind: 'static'; path: string }           // absolute path on disk, already checked to be inside its root
-  | { kind: 'virtual'; content: Buffer; mac?: string }   // rendered on the fly (menus, iPXE scripts)
+  | { kind: 'static'; path: string; mac?: string }    // absolute path on disk, already checked to be inside its root
+  | { kind: 'virtual'; content: Buffer; mac?: string } // rendered on the fly (menus, iPXE scripts)
   | { kind: 'missing'; reason: string };

@@ -55,9 +55,14 @@ export async function startDaemon(config: SiderealConfig, logger: Logger): Promi
         maxBlksize: config.tftp.maxBlksize,
         maxWindowsize: config.tftp.maxWindowsize,
         logger: tftpLog,
-        resolve: (path) => serveBootPath(inv, config, path),
+        // The peer's lease names the machine, so every transfer's log line and boot event carry its MAC.
+        resolve: (path, peer) => {
+          const served = serveBootPath(inv, config, path);
+          if (served.kind !== 'missing' && !served.mac) served.mac = macOfPeer(peer.address);
+          return served;
+        },
         onTransfer: (ev) => {
-          const mac = ev.mac ?? macOfPeer(ev.peer.replace(/:\d+$/, ''));
+          const mac = ev.mac;
           if (mac && ev.outcome !== 'aborted-probe') {
             inv.events.record(mac, 'tftp', { file: ev.file, bytes: ev.bytes, ms: ev.ms, outcome: ev.outcome, blksize: ev.blksize, windowsize: ev.windowsize });
           }

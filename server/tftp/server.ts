@@ -190,7 +190,7 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
       else refuse(peer, filename, t0, 'not-found', reason, ErrorCode.FILE_NOT_FOUND, 'File not found');
       return;
     }
-    const mac = served.kind === 'virtual' ? served.mac : undefined;
+    const mac = served.mac;
     const neg = negotiate(options, limits, { fileSize: source.size, defaultTimeoutMs });
     if (neg.ignored.length) log.debug({ peer: key, file: filename, ignored: neg.ignored }, 'tftp options not acknowledged');
 
