@@ -107,6 +107,16 @@ describe('sidereal serve with real clients', () => {
     expect(served!.lines.some((l) => l.svc === 'tftp' && l.mac === MAC && l.file === 'efi64/vmlinuz-6.1.0@lab' && typeof l.ms === 'number')).toBe(true);
   });
 
+  it('explain prints what the running server answers', async () => {
+    const e = await cli(config, 'explain', MAC, '--arch', 'efi64');
+    expect(e.code, e.stderr).toBe(0);
+    expect(e.stdout).toMatch(/^ {2}yiaddr {2}10\.77\.0\.10$/m);
+    expect(e.stdout).toMatch(/^ {2}file {4}efi64\/syslinux\.efi$/m);
+    expect(e.stdout).toContain('efi64/pxelinux.cfg/01-52-54-00-77-00-10:');
+    expect(e.stdout).toMatch(/sidereal\.hostname=node02/);
+    expect((await cli(config, 'explain', MAC, '--arch', 'sparc')).code).toBe(2);
+  });
+
   it('refuses bad input from the CLI naming the field, and the daemon keeps serving', async () => {
     const bad = await cli(config, 'machine', 'add', '01:00:5e:00:00:01');
     expect(bad.code).toBe(1);
