@@ -12,6 +12,7 @@ import { groupCommand } from './group.js';
 import { explainCommand } from './explain.js';
 import { serveCommand } from './serve.js';
 import { bootloadersCommand } from './bootloaders.js';
+import { tokenCommand } from './token.js';
 
 const HELP = `usage: sidereal [--config FILE] [--json] COMMAND
 
@@ -27,6 +28,8 @@ const HELP = `usage: sidereal [--config FILE] [--json] COMMAND
   group list | rm NAME
   explain MAC --arch bios|efi32|efi64|http|ipxe   what DHCP answers and the menu it leads to
   bootloaders install [--tftp-root DIR]           copy pxelinux/syslinux/iPXE from Debian packages
+  token create --name N [--role admin|read]       an admin API token (printed once)
+  token list | revoke NAME
 
 The config file is --config, else $SIDEREAL_CONFIG, else /etc/sidereal/sidereal.yaml.`;
 
@@ -37,6 +40,7 @@ const COMMANDS: Record<string, (ctx: CliContext, args: string[]) => Promise<numb
   explain: explainCommand,
   serve: (ctx) => serveCommand(ctx),
   bootloaders: bootloadersCommand,
+  token: tokenCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -39,6 +39,8 @@ export interface SiderealConfig {
   };
   tftp: { enabled: boolean; root: string; port: number; maxBlksize?: number; maxWindowsize: number };
   http: { listen: string; port: number; publicUrl: string };
+  /** The admin API: loopback by default, apart from the boot HTTP server nodes reach. */
+  api: { enabled: boolean; listen: string; port: number };
   nfs: { server: string; options: string };
   boot: {
     /** Boot file per client architecture (option 93); groups may override. */
@@ -49,7 +51,7 @@ export interface SiderealConfig {
   log: { level: string };
 }
 
-const TOP_KEYS = ['interface', 'serverAddress', 'dataDir', 'dhcp', 'tftp', 'http', 'nfs', 'boot', 'log'] as const;
+const TOP_KEYS = ['interface', 'serverAddress', 'dataDir', 'dhcp', 'tftp', 'http', 'api', 'nfs', 'boot', 'log'] as const;
 
 export const DEFAULT_BOOT_FILES: Record<ClientArch, string> = {
   bios: 'pxelinux.0',
@@ -96,6 +98,8 @@ export function validateConfig(doc: unknown): SiderealConfig {
   const httpPort = int(httpObj, 'port', 'http', 8080, 1, 65535);
   const publicUrl = (str(httpObj, 'publicUrl', 'http', null) ?? `http://${serverAddress}:${httpPort}`).replace(/\/+$/, '');
   if (!/^https?:\/\//.test(publicUrl)) throw new ConfigError('http.publicUrl', `must start with http:// or https://, got ${describe(publicUrl)}`);
+  const apiObj = section(doc, 'api', '', false) ?? {};
+  rejectUnknownKeys(apiObj, ['enabled', 'listen', 'port'], 'api');
   const nfsObj = section(doc, 'nfs', '', false) ?? {};
   rejectUnknownKeys(nfsObj, ['server', 'options'], 'nfs');
   const logObj = section(doc, 'log', '', false) ?? {};
@@ -116,6 +120,11 @@ export function validateConfig(doc: unknown): SiderealConfig {
       maxWindowsize: int(tftpObj, 'maxWindowsize', 'tftp', 64, 1, 65535),
     },
     http: { listen: httpListen, port: httpPort, publicUrl },
+    api: {
+      enabled: bool(apiObj, 'enabled', 'api', true),
+      listen: apiObj.listen === undefined ? '127.0.0.1' : ipv4(apiObj, 'listen', 'api'),
+      port: int(apiObj, 'port', 'api', 8081, 1, 65535),
+    },
     nfs: {
       server: nfsObj.server === undefined ? serverAddress : ipv4(nfsObj, 'server', 'nfs'),
       options: str(nfsObj, 'options', 'nfs', DEFAULT_NFS_OPTIONS)!,

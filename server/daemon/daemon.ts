@@ -12,6 +12,7 @@ import { serveBootPath, ipxeScriptFor } from '../boot/files.js';
 import { startDhcpServer } from '../dhcp/server.js';
 import { startTftpServer } from '../tftp/server.js';
 import { buildHttpApp, type BootContext } from '../http/app.js';
+import { buildApiApp } from '../http/api/app.js';
 
 export interface Daemon {
   inventory: Inventory;
@@ -85,6 +86,12 @@ export async function startDaemon(config: SiderealConfig, logger: Logger): Promi
     const app = buildHttpApp(ctx);
     await startService('http', () => app.listen({ host: config.http.listen, port: config.http.port }));
     closers.push(() => app.close());
+
+    if (config.api.enabled) {
+      const api = buildApiApp(inv, config, logger.child({ svc: 'api' }));
+      await startService('api', () => api.listen({ host: config.api.listen, port: config.api.port }));
+      closers.push(() => api.close());
+    }
   } catch (e) {
     await close();
     throw e;

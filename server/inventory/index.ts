@@ -11,14 +11,20 @@ import { Roots } from './roots.js';
 import { Groups } from './groups.js';
 import { Leases } from './leases.js';
 import { Events } from './events.js';
+import { Tokens } from './tokens.js';
+import { Audit } from './audit.js';
+import { DiscoveredMachines } from './discovered.js';
 import type { NetworkPolicy } from './checks.js';
 
 export { InventoryError } from './errors.js';
-export type { Machine, MachineInput } from './machines.js';
+export type { Machine, MachineInput, MachineFilter } from './machines.js';
 export type { Root, RootInput } from './roots.js';
 export type { Group, GroupInput } from './groups.js';
 export type { LeaseRecord } from './leases.js';
 export type { BootEvent } from './events.js';
+export type { TokenInfo, Role } from './tokens.js';
+export type { AuditEntry } from './audit.js';
+export type { Discovered, Sighting } from './discovered.js';
 export type { NetworkPolicy } from './checks.js';
 export { parseMac } from './machines.js';
 
@@ -28,6 +34,9 @@ export class Inventory {
   readonly groups: Groups;
   readonly leases: Leases;
   readonly events: Events;
+  readonly tokens: Tokens;
+  readonly audit: Audit;
+  readonly discovered: DiscoveredMachines;
 
   constructor(readonly db: Db, network?: NetworkPolicy) {
     this.machines = new Machines(db, network);
@@ -35,6 +44,9 @@ export class Inventory {
     this.groups = new Groups(db);
     this.leases = new Leases(db);
     this.events = new Events(db);
+    this.tokens = new Tokens(db);
+    this.audit = new Audit(db);
+    this.discovered = new DiscoveredMachines(db);
   }
 
   static open(dataDir: string, network?: NetworkPolicy): Inventory {
@@ -44,6 +56,18 @@ export class Inventory {
   /** Changes whenever any connection (this process, the CLI, another daemon) commits: for caches. */
   dataVersion(): number {
     return this.db.pragma('data_version', { simple: true }) as number;
+  }
+
+  /**
+   * Run a write and its audit record in one transaction: both land or neither.
+   * `fn` returns the record before and after (null for a creation or deletion).
+   */
+  audited<T>(actor: string, action: string, target: string, fn: () => { before: unknown; after: unknown; result: T }): T {
+    return this.db.transaction(() => {
+      const { before, after, result } = fn();
+      this.audit.record(actor, action, target, before, after);
+      return result;
+    }).immediate();
   }
 
   close(): void {

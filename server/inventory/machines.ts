@@ -27,6 +27,14 @@ export interface MachineInput {
   kernelArgs?: string | null;
 }
 
+export interface MachineFilter {
+  group?: string;
+  root?: string;
+  status?: 'online' | 'offline';
+  limit?: number;
+  offset?: number;
+}
+
 interface Row {
   mac: string; hostname: string | null; ipv4: string | null; group_name: string | null; root: string | null;
   boot_mode: BootMode | null; kernel_args: string | null; created_at: number; updated_at: number;
@@ -67,13 +75,35 @@ export class Machines {
     return r ? toMachine(r) : undefined;
   }
 
-  list(filter: { group?: string; root?: string } = {}): Machine[] {
+  /**
+   * Machines by host name, filtered and paginated. `status`: `online` has a
+   * bound, unexpired lease; `offline` has none.
+   */
+  page(filter: MachineFilter = {}): { items: Machine[]; total: number } {
     const where: string[] = [];
-    const args: string[] = [];
-    if (filter.group) { where.push('group_name = ?'); args.push(filter.group); }
-    if (filter.root) { where.push('root = ?'); args.push(filter.root); }
-    const sql = `SELECT * FROM machines ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY hostname IS NULL, hostname, mac`;
-    return (this.db.prepare(sql).all(...args) as Row[]).map(toMachine);
+    const args: Array<string | number> = [];
+    if (filter.group) { where.push('m.group_name = ?'); args.push(filter.group); }
+    if (filter.root) { where.push('m.root = ?'); args.push(filter.root); }
+    if (filter.status) {
+      const online = "EXISTS (SELECT 1 FROM leases l WHERE l.mac = m.mac AND l.state = 'bound' AND l.expires_at > ?)";
+      where.push(filter.status === 'online' ? online : `NOT ${online}`);
+      args.push(Date.now());
+    }
+    const cond = where.length ? `WHERE ${where.join(' AND ')}` : '';
+    const total = (this.db.prepare(`SELECT count(*) AS n FROM machines m ${cond}`).get(...args) as { n: number }).n;
+    const rows = this.db.prepare(`SELECT m.* FROM machines m ${cond} ORDER BY m.hostname IS NULL, m.hostname, m.mac LIMIT ? OFFSET ?`)
+      .all(...args, filter.limit ?? -1, filter.offset ?? 0) as Row[];
+    return { items: rows.map(toMachine), total };
+  }
+
+  list(filter: MachineFilter = {}): Machine[] {
+    return this.page(filter).items;
+  }
+
+  /** Machines counted by boot mode as they resolve (machine, else group, else `fallback`): for metrics. */
+  countByMode(fallback: BootMode): Array<{ state: string; count: number }> {
+    return this.db.prepare(`SELECT COALESCE(m.boot_mode, g.boot_mode, ?) AS state, count(*) AS count
+      FROM machines m LEFT JOIN groups g ON g.name = m.group_name GROUP BY 1 ORDER BY 1`).all(fallback) as Array<{ state: string; count: number }>;
   }
 
   add(macInput: string, input: MachineInput): Machine {

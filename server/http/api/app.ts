@@ -1,0 +1,68 @@
+/**
+ * The admin API under /api/v1: its own fastify instance on its own listener
+ * (loopback by default), apart from the boot routes nodes use. Route table:
+ *   machines-routes.ts   /machines, /machines/:mac, /machines/:mac/explain, /machines/:mac/events
+ *   groups-routes.ts     /groups, /groups/:name
+ *   roots-routes.ts      /roots, /roots/:name
+ *   discovery-routes.ts  /discovered, /discovered/:mac/adopt
+ *   audit-routes.ts      /audit
+ *   here                 /openapi.json, /docs
+ */
+import Fastify, { type FastifyInstance } from 'fastify';
+import { Ajv } from 'ajv';
+import type { SiderealConfig } from '../../config/config.js';
+import type { Inventory } from '../../inventory/index.js';
+import type { Logger } from '../../log.js';
+import { registerAuth } from './auth.js';
+import { sendError, toErrorReply } from './errors.js';
+import { ApiRoutes } from './openapi.js';
+import { registerMachineRoutes } from './machines-routes.js';
+import { registerGroupRoutes } from './groups-routes.js';
+import { registerRootRoutes } from './roots-routes.js';
+import { registerDiscoveryRoutes } from './discovery-routes.js';
+import { registerAuditRoutes } from './audit-routes.js';
+import { docsPage } from './docs-page.js';
+
+export interface ApiContext {
+  routes: ApiRoutes;
+  inv: Inventory;
+  config: SiderealConfig;
+  logger: Logger;
+}
+
+export const API_VERSION = '1.0.0';
+
+/**
+ * Bodies are checked as sent: no type coercion ("5" is not 5) and unknown
+ * fields refused, not silently dropped (fastify's defaults do both).
+ * Query strings and path parameters are text, so they are coerced.
+ */
+function validators() {
+  const body = new Ajv({ allErrors: false, coerceTypes: false, removeAdditional: false, useDefaults: false, strict: false });
+  const query = new Ajv({ allErrors: false, coerceTypes: 'array', removeAdditional: false, useDefaults: true, strict: false });
+  return ({ schema, httpPart }: { schema: object; httpPart?: string }) => (httpPart === 'body' ? body : query).compile(schema);
+}
+
+export function buildApiApp(inv: Inventory, config: SiderealConfig, logger: Logger): FastifyInstance {
+  const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
+  app.setValidatorCompiler(validators());
+  app.setErrorHandler((err, req, reply) => {
+    const { status, body } = toErrorReply(err, logger, req);
+    return sendError(reply, status, body);
+  });
+  app.setNotFoundHandler((req, reply) => sendError(reply, 404, { error: 'not_found', field: null, message: `no route ${req.method} ${req.url.split('?')[0]}` }));
+  registerAuth(app, inv);
+
+  const routes = new ApiRoutes(app);
+  const ctx: ApiContext = { routes, inv, config, logger };
+  registerMachineRoutes(ctx);
+  registerGroupRoutes(ctx);
+  registerRootRoutes(ctx);
+  registerDiscoveryRoutes(ctx);
+  registerAuditRoutes(ctx);
+
+  const doc = () => routes.document(API_VERSION);
+  app.get('/api/v1/openapi.json', async () => doc());
+  app.get('/api/v1/docs', async (_req, reply) => reply.type('text/html; charset=utf-8').send(docsPage(doc())));
+  return app;
+}
