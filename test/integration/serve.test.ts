@@ -117,6 +117,28 @@ describe('sidereal serve with real clients', () => {
     expect((await cli(config, 'explain', MAC, '--arch', 'sparc')).code).toBe(2);
   });
 
+  it('a registration through the admin API is in the very next DHCP reply', async () => {
+    const made = await cli(config, '--json', 'token', 'create', '--name', 'it-admin', '--role', 'admin');
+    expect(made.code, made.stderr).toBe(0);
+    const token = JSON.parse(made.stdout).token as string;
+    // The API listens on the server namespace's loopback: call it from there, as an admin on the server would.
+    const api = (method: string, url: string, body?: unknown) => nsExec(srv, 'curl', ['-sS', '--max-time', '20', '-X', method,
+      '-H', `authorization: Bearer ${token}`, '-H', 'content-type: application/json', ...(body ? ['--data', JSON.stringify(body)] : []),
+      '-w', '\n%{http_code}', `http://127.0.0.1:8081${url}`]).then((r) => {
+      const out = String(r.stdout);
+      const cut = out.lastIndexOf('\n');
+      return { status: Number(out.slice(cut + 1)), body: JSON.parse(out.slice(0, cut) || 'null') };
+    });
+    expect((await api('PATCH', `/api/v1/machines/${MAC}`, { ipv4: '10.77.0.20', hostname: 'node20' })).status).toBe(200);
+    const r = await udhcpc(cliNs, cliIf, scripts.udhcpc);
+    expect(r.env).toMatchObject({ ip: '10.77.0.20', hostname: 'node20' });
+    const bad = await api('POST', '/api/v1/machines', { mac: MAC });
+    expect(bad).toMatchObject({ status: 409, body: { error: 'conflict', field: 'mac' } });
+    const audit = await api('GET', `/api/v1/audit?target=${MAC}`);
+    expect(audit.body.items[0]).toMatchObject({ actor: 'token:it-admin', action: 'machine.update', after: { ipv4: '10.77.0.20' } });
+    expect((await api('PATCH', `/api/v1/machines/${MAC}`, { ipv4: '10.77.0.10', hostname: 'node02' })).status).toBe(200);
+  });
+
   it('refuses bad input from the CLI naming the field, and the daemon keeps serving', async () => {
     const bad = await cli(config, 'machine', 'add', '01:00:5e:00:00:01');
     expect(bad.code).toBe(1);
