@@ -4,13 +4,18 @@
  * tests can assert on them; the daemon is stopped by PID.
  */
 import { execa, type ResultPromise } from 'execa';
-import { writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { existsSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { nsSpawn } from './netns.js';
 
-export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** The repository root, from test/helpers/ (vitest) or dist/test/helpers/ (compiled benches). */
+export const repoRoot = (() => {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
+})();
 export const siderealBin = join(repoRoot, 'bin', 'sidereal.js');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -34,10 +34,8 @@ export class ApiRoutes {
   constructor(private readonly app: FastifyInstance) {}
 
   add(r: ApiRoute): void {
-    const opts: RouteOptions = {
-      method: r.method, url: r.url, handler: r.handler,
-      schema: { body: r.body, querystring: r.querystring, params: r.params },
-    };
+    const schema = Object.fromEntries(Object.entries({ body: r.body, querystring: r.querystring, params: r.params }).filter(([, v]) => v));
+    const opts: RouteOptions = { method: r.method, url: r.url, handler: r.handler, schema };
     if (r.bodyLimit) opts.bodyLimit = r.bodyLimit;
     this.app.route(opts);
     const path = r.url.replace(/:(\w+)/g, '{$1}');
