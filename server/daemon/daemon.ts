@@ -13,6 +13,8 @@ import { startDhcpServer } from '../dhcp/server.js';
 import { startTftpServer } from '../tftp/server.js';
 import { buildHttpApp, type BootContext } from '../http/app.js';
 import { buildApiApp } from '../http/api/app.js';
+import { createSiderealMetrics } from '../metrics/sidereal-metrics.js';
+import { registerMetricsRoute } from '../http/metrics-route.js';
 
 export interface Daemon {
   inventory: Inventory;
@@ -26,6 +28,11 @@ export async function startDaemon(config: SiderealConfig, logger: Logger): Promi
     for (const c of closers.reverse()) await c().catch((e) => logger.error({ err: e }, 'close failed'));
   };
   const macOfPeer = (ip: string) => inv.leases.byIp(ip)?.mac ?? inv.machines.byIp(ip)?.mac;
+  const metrics = createSiderealMetrics({
+    activeLeases: () => inv.leases.activeCount(),
+    machinesByState: () => inv.machines.countByMode(config.boot.defaults.bootMode),
+    onCollectError: (metric, err) => logger.warn({ err, metric }, 'metrics collect failed'),
+  });
 
   try {
     if (config.dhcp.enabled) {
@@ -44,6 +51,7 @@ export async function startDaemon(config: SiderealConfig, logger: Logger): Promi
         relays: config.dhcp.relays,
         backend: new InventoryDhcpBackend(inv, config),
         logger,
+        metrics: metrics.dhcp,
       }));
       closers.push(() => dhcp.close());
     }
@@ -63,12 +71,14 @@ export async function startDaemon(config: SiderealConfig, logger: Logger): Promi
           return served;
         },
         onTransfer: (ev) => {
+          metrics.tftp.transfer(ev);
           const mac = ev.mac;
           if (mac && ev.outcome !== 'aborted-probe') {
             inv.events.record(mac, 'tftp', { file: ev.file, bytes: ev.bytes, ms: ev.ms, outcome: ev.outcome, blksize: ev.blksize, windowsize: ev.windowsize });
           }
         },
       }));
+      metrics.tftp.watch(tftp);
       closers.push(() => tftp.close());
     }
 
@@ -78,8 +88,10 @@ export async function startDaemon(config: SiderealConfig, logger: Logger): Promi
       serve: (path) => serveBootPath(inv, config, path),
       ipxeScript: (mac) => ipxeScriptFor(inv, config, mac),
       macOfPeer,
-      recordFetch: (mac, file, bytes, status) => {
-        httpLog.info({ mac, file, bytes, status }, 'http fetch');
+      recordFetch: (mac, file, bytes, status, reason) => {
+        metrics.http.fetch(file.startsWith('boot/') && file.endsWith('.ipxe') ? 'ipxe' : 'file', status, bytes);
+        // A refusal (traversal, symlink out of the root) is worth a warning; a plain miss is not.
+        httpLog[reason?.startsWith('refused') ? 'warn' : 'info']({ mac, file, bytes, status, ...(reason ? { reason } : {}) }, 'http fetch');
         if (mac) inv.events.record(mac, 'http', { file, bytes, status });
       },
     };
@@ -89,6 +101,8 @@ export async function startDaemon(config: SiderealConfig, logger: Logger): Promi
 
     if (config.api.enabled) {
       const api = buildApiApp(inv, config, logger.child({ svc: 'api' }));
+      // Prometheus scrapes the admin listener (loopback by default), not the network the nodes share.
+      registerMetricsRoute(api, metrics);
       await startService('api', () => api.listen({ host: config.api.listen, port: config.api.port }));
       closers.push(() => api.close());
     }

@@ -39,7 +39,15 @@ export interface DhcpServerOptions {
   offerTtlMs?: number;
   /** Override for the native helper's path (tests, packaging). */
   nativeHelperPath?: string;
+  /** Counts each message as its log line is written (e.g. `createSiderealMetrics(...).dhcp`). */
+  metrics?: DhcpMetricsHook;
+}
+
+/** What the server reports per datagram: the log line's type and outcome, or an undecodable packet. */
+export interface DhcpMetricsHook {
+  message(type: string, outcome: string): void;
+  malformed(): void;
 }
 
 /** What the pure handler needs: everything but the socket and logger. */
-export type DhcpHandlerOptions = Omit<DhcpServerOptions, 'interface' | 'address' | 'port' | 'logger' | 'nativeHelperPath'>;
+export type DhcpHandlerOptions = Omit<DhcpServerOptions, 'interface' | 'address' | 'port' | 'logger' | 'nativeHelperPath' | 'metrics'>;

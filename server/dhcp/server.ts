@@ -68,6 +68,7 @@ function boundSocketFd(ifname: string, address: string, port: number, helperPath
 export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServer> {
   const log = opts.logger.child({ svc: 'dhcp' });
   const handler = new DhcpHandler(opts);
+  const metrics = opts.metrics;
   const stats: DhcpStats = { received: 0, replied: 0, dropped: 0, malformed: 0, errors: 0 };
   const socket = dgram.createSocket({ type: 'udp4', reuseAddr: true });
 
@@ -104,11 +105,13 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
         stats.malformed++;
         const field = err instanceof DhcpDecodeError ? err.field : undefined;
         log.warn({ peer, bytes: msg.length, field, error: (err as Error).message, outcome: 'malformed' }, 'dhcp malformed packet');
+        metrics?.malformed();
         return;
       }
       const receivedOn = req.giaddr !== ZERO ? 'relay' : 'interface';
       const out = handler.handleDetailed(req, { receivedOn, now: Date.now() });
       const fields = { ...out.log, peer };
+      metrics?.message(out.log.type, out.log.outcome);
       if (!out.result) {
         stats.dropped++;
         log[out.level](fields, 'dhcp');

@@ -14,7 +14,8 @@ export interface BootContext {
   serve(path: string): ServedFile;
   ipxeScript(mac: string): ServedFile;
   macOfPeer(ip: string): string | undefined;
-  recordFetch(mac: string | undefined, file: string, bytes: number, status: number): void;
+  /** One log line, a boot event and a metric per fetch; `reason` says why a file was not served. */
+  recordFetch(mac: string | undefined, file: string, bytes: number, status: number, reason?: string): void;
 }
 
 export function buildHttpApp(ctx: BootContext): FastifyInstance {

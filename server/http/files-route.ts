@@ -34,8 +34,7 @@ export function registerFilesRoute(app: FastifyInstance, ctx: BootContext): void
     const served = ctx.serve(requested);
     const mac = ctx.macOfPeer(req.ip);
     if (served.kind === 'missing') {
-      const level = served.reason.startsWith('refused') ? 'warn' : 'info';
-      ctx.logger[level]({ peer: req.ip, mac, file: requested, outcome: 'not-found', reason: served.reason }, 'http file refused');
+      ctx.recordFetch(mac, requested, 0, 404, served.reason);
       return reply.code(404).type('text/plain').send('not found\n');
     }
     if (served.kind === 'virtual') {

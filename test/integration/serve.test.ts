@@ -139,6 +139,19 @@ describe('sidereal serve with real clients', () => {
     expect((await api('PATCH', `/api/v1/machines/${MAC}`, { ipv4: '10.77.0.10', hostname: 'node02' })).status).toBe(200);
   });
 
+  it('exposes Prometheus metrics of what it served on the admin listener', async () => {
+    const r = await nsExec(srv, 'curl', ['-sS', '--max-time', '20', 'http://127.0.0.1:8081/metrics']);
+    const text = String(r.stdout);
+    const value = (re: RegExp) => Number(re.exec(text)?.[1] ?? NaN);
+    expect(value(/^sidereal_dhcp_packets_total\{type="DISCOVER",outcome="offer"\} (\d+)$/m)).toBeGreaterThanOrEqual(3);
+    expect(value(/^sidereal_dhcp_packets_total\{type="REQUEST",outcome="ack"\} (\d+)$/m)).toBeGreaterThanOrEqual(3);
+    expect(value(/^sidereal_tftp_transfers_total\{outcome="ok"\} (\d+)$/m)).toBeGreaterThanOrEqual(3);
+    expect(value(/^sidereal_tftp_bytes_total (\d+)$/m)).toBeGreaterThan(kernel.length);
+    expect(value(/^sidereal_http_boot_fetches_total\{kind="file",status="200"\} (\d+)$/m)).toBeGreaterThanOrEqual(1);
+    expect(value(/^sidereal_dhcp_leases_active (\d+)$/m)).toBeGreaterThanOrEqual(1);
+    expect(value(/^sidereal_machines\{state="maintenance"\} (\d+)$/m)).toBe(1);
+  });
+
   it('refuses bad input from the CLI naming the field, and the daemon keeps serving', async () => {
     const bad = await cli(config, 'machine', 'add', '01:00:5e:00:00:01');
     expect(bad.code).toBe(1);
