@@ -1,4 +1,5 @@
 /** What every CLI command shares: the config file, the inventory, output helpers, usage errors. */
+import { userInfo } from 'node:os';
 import { loadConfig, type SiderealConfig } from '../config/config.js';
 import { Inventory } from '../inventory/index.js';
 import { networkPolicy } from '../daemon/network.js';
@@ -11,6 +12,9 @@ export class UsageError extends Error {
 }
 
 export const DEFAULT_CONFIG = '/etc/sidereal/sidereal.yaml';
+
+/** Who a CLI write is by, in the audit log. */
+export const cliActor = (): string => `cli:${userInfo().username}`;
 
 export interface CliContext {
   configPath: string;

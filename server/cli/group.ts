@@ -1,6 +1,6 @@
 /** `sidereal group add|list|rm`: defaults machines inherit (machine > group > config). */
 import { parseArgs } from 'node:util';
-import { type CliContext, UsageError, table } from './context.js';
+import { type CliContext, UsageError, cliActor, table } from './context.js';
 import type { GroupInput } from '../inventory/index.js';
 
 export async function groupCommand(ctx: CliContext, args: string[]): Promise<number> {
@@ -13,9 +13,14 @@ export async function groupCommand(ctx: CliContext, args: string[]): Promise<num
         options: { root: { type: 'string' }, mode: { type: 'string' }, loader: { type: 'string' }, 'kernel-args': { type: 'string' } },
       });
       if (positionals.length !== 1) throw new UsageError('group add NAME [--root R] [--mode root|maintenance|local] [--loader pxelinux|lpxelinux|ipxe] [--kernel-args "..."]');
-      const g = inv.groups.put({
-        name: positionals[0]!, root: values.root, bootMode: values.mode as GroupInput['bootMode'],
-        loader: values.loader as GroupInput['loader'], kernelArgs: values['kernel-args'],
+      const name = positionals[0]!;
+      const g = inv.audited(cliActor(), 'group.put', name, () => {
+        const before = inv.groups.get(name) ?? null;
+        const after = inv.groups.put({
+          name, root: values.root, bootMode: values.mode as GroupInput['bootMode'],
+          loader: values.loader as GroupInput['loader'], kernelArgs: values['kernel-args'],
+        });
+        return { before, after, result: after };
       });
       ctx.out(ctx.json ? JSON.stringify(g) : `group ${g.name} saved`);
       return 0;
@@ -27,7 +32,10 @@ export async function groupCommand(ctx: CliContext, args: string[]): Promise<num
     }
     case 'rm': {
       if (rest.length !== 1) throw new UsageError('group rm NAME');
-      const g = inv.groups.remove(rest[0]!);
+      const g = inv.audited(cliActor(), 'group.delete', rest[0]!, () => {
+        const before = inv.groups.remove(rest[0]!);
+        return { before, after: null, result: before };
+      });
       ctx.out(ctx.json ? JSON.stringify(g) : `removed group ${g.name}`);
       return 0;
     }

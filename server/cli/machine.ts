@@ -1,6 +1,6 @@
 /** `sidereal machine add|list|show|set|rm|events`. */
 import { parseArgs } from 'node:util';
-import { type CliContext, UsageError, table } from './context.js';
+import { type CliContext, UsageError, cliActor, table } from './context.js';
 import { parseMac, type MachineInput } from '../inventory/index.js';
 import { planFor } from '../boot/decide.js';
 import type { BootMode } from '../boot/types.js';
@@ -32,7 +32,12 @@ export async function machineCommand(ctx: CliContext, args: string[]): Promise<n
     case 'set': {
       const { values, positionals } = parseArgs({ args: rest, options: FIELDS, allowPositionals: true });
       if (positionals.length !== 1) throw new UsageError(`machine ${sub} MAC [--hostname H] [--ip A.B.C.D] [--group G] [--root R] [--mode root|maintenance|local] [--kernel-args "..."]`);
-      const m = sub === 'add' ? inv.machines.add(positionals[0]!, input(values)) : inv.machines.update(positionals[0]!, input(values));
+      const mac = parseMac(positionals[0]!);
+      const m = inv.audited(cliActor(), `machine.${sub === 'add' ? 'add' : 'update'}`, mac, () => {
+        const before = inv.machines.get(mac) ?? null;
+        const after = sub === 'add' ? inv.machines.add(mac, input(values)) : inv.machines.update(mac, input(values));
+        return { before, after, result: after };
+      });
       ctx.out(ctx.json ? JSON.stringify(m) : `${sub === 'add' ? 'registered' : 'updated'} ${m.mac}${m.hostname ? ` (${m.hostname})` : ''}`);
       return 0;
     }
@@ -60,7 +65,11 @@ export async function machineCommand(ctx: CliContext, args: string[]): Promise<n
       return 0;
     }
     case 'rm': {
-      const m = inv.machines.remove(one(rest, 'machine rm MAC'));
+      const mac = one(rest, 'machine rm MAC');
+      const m = inv.audited(cliActor(), 'machine.delete', mac, () => {
+        const before = inv.machines.remove(mac);
+        return { before, after: null, result: before };
+      });
       ctx.out(ctx.json ? JSON.stringify(m) : `removed ${m.mac}`);
       return 0;
     }

@@ -4,11 +4,8 @@
  * a token: this is how the first one is made.
  */
 import { parseArgs } from 'node:util';
-import { userInfo } from 'node:os';
-import { type CliContext, UsageError, table } from './context.js';
+import { type CliContext, UsageError, cliActor as actor, table } from './context.js';
 import type { Role } from '../inventory/index.js';
-
-const actor = () => `cli:${userInfo().username}`;
 
 export async function tokenCommand(ctx: CliContext, args: string[]): Promise<number> {
   const [sub, ...rest] = args;

@@ -136,6 +136,8 @@ describe('sidereal serve with real clients', () => {
     expect(bad).toMatchObject({ status: 409, body: { error: 'conflict', field: 'mac' } });
     const audit = await api('GET', `/api/v1/audit?target=${MAC}`);
     expect(audit.body.items[0]).toMatchObject({ actor: 'token:it-admin', action: 'machine.update', after: { ipv4: '10.77.0.20' } });
+    // the CLI's writes are audited too
+    expect(audit.body.items.map((e: { actor: string; action: string }) => `${e.actor.split(':')[0]} ${e.action}`)).toEqual(['token machine.update', 'cli machine.update', 'cli machine.add']);
     expect((await api('PATCH', `/api/v1/machines/${MAC}`, { ipv4: '10.77.0.10', hostname: 'node02' })).status).toBe(200);
   });
 
