@@ -5,6 +5,10 @@ import { parseMac, type MachineInput } from '../inventory/index.js';
 import { planFor } from '../boot/decide.js';
 import type { BootMode } from '../boot/types.js';
 import { formatTimeline } from './timeline.js';
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { prepareImport, applyImport, describeImport } from '../import/index.js';
+import { networkPolicy } from '../daemon/network.js';
 
 const FIELDS = {
   hostname: { type: 'string' },
@@ -73,6 +77,28 @@ export async function machineCommand(ctx: CliContext, args: string[]): Promise<n
       ctx.out(ctx.json ? JSON.stringify(m) : `removed ${m.mac}`);
       return 0;
     }
+    case 'import': {
+      const { values, positionals } = parseArgs({
+        args: rest, allowPositionals: true,
+        options: { 'dry-run': { type: 'boolean', default: false }, format: { type: 'string' }, group: { type: 'string' }, root: { type: 'string' } },
+      });
+      if (positionals.length !== 1) throw new UsageError('machine import FILE [--dry-run] [--format dhcpd|dnsmasq|ethers|csv] [--group G] [--root R]');
+      const file = positionals[0]!;
+      const prepared = prepareImport(inv, readFileSync(file, 'utf8'), {
+        network: networkPolicy(ctx.config()), format: values.format, filename: basename(file), group: values.group, root: values.root,
+      });
+      if (values['dry-run']) {
+        ctx.out(ctx.json ? JSON.stringify(prepared) : describeImport(prepared).join('\n'));
+        return 0;
+      }
+      const applied = applyImport(inv, prepared.plan, { actor: cliActor() });
+      const refused = prepared.plan.refuse.length + prepared.problems.length;
+      ctx.out(ctx.json
+        ? JSON.stringify({ added: applied.added.length, changed: applied.changed.length, refused: prepared.plan.refuse, problems: prepared.problems })
+        : `imported: ${applied.added.length} added, ${applied.changed.length} changed, ${prepared.plan.unchanged.length} unchanged, ${refused} refused${refused ? ' (see --dry-run for why)' : ''}`);
+      // A partial import is not a failure, but scripts must be able to tell.
+      return refused ? 3 : 0;
+    }
     case 'events': {
       const mac = one(rest, 'machine events MAC');
       const events = inv.events.list(mac);
@@ -80,7 +106,7 @@ export async function machineCommand(ctx: CliContext, args: string[]): Promise<n
       return 0;
     }
     default:
-      throw new UsageError('machine add|set|list|show|rm|events');
+      throw new UsageError('machine add|set|list|show|rm|import|events');
   }
 }
 

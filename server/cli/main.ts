@@ -22,6 +22,8 @@ const HELP = `usage: sidereal [--config FILE] [--json] COMMAND
   machine set MAC [same options; '' clears a field]
   machine list [--group G] [--root R]
   machine show MAC | rm MAC | events MAC
+  machine import FILE [--dry-run] [--format dhcpd|dnsmasq|ethers|csv] [--group G] [--root R]
+                                     exit 3 when some records were refused
   root add NAME --kernel F --initrd F --nfs-path P [--arch A] [--kernel-args "..."]
   root list | rm NAME
   group add NAME [--root R] [--mode M] [--loader pxelinux|lpxelinux|ipxe] [--kernel-args "..."]

@@ -6,6 +6,7 @@ import { buildApiApp } from '../../server/http/api/app.js';
 import { explain } from '../../server/boot/explain.js';
 import { InventoryDhcpBackend } from '../../server/daemon/backend.js';
 import { silentLogger } from '../../server/log.js';
+import { readFileSync } from 'node:fs';
 
 let f: Fixture;
 let app: FastifyInstance;
@@ -177,6 +178,39 @@ describe('groups, roots, discovery, audit', () => {
   });
 });
 
+describe('import', () => {
+  const dhcpd = readFileSync(new URL('../fixtures/import/dhcpd.conf', import.meta.url), 'utf8');
+
+  it('dry run lists what would be added or refused and why, and stores nothing', async () => {
+    const r = await call('POST', '/api/v1/import', { text: dhcpd, filename: 'dhcpd.conf', dryRun: true, root: 'lab' });
+    expect(r.statusCode).toBe(200);
+    const body = r.json();
+    expect(body.format).toBe('dhcpd');
+    expect(body.plan.add.map((a: { mac: string }) => a.mac)).toContain('52:54:00:77:00:11');
+    expect(body.plan.refuse[0]).toMatchObject({ field: 'ipv4', mac: '52:54:00:77:00:13' });
+    expect(f.inv.machines.list()).toEqual([]);
+  });
+
+  it('the real run lands in one transaction, audited, and says what it refused', async () => {
+    const r = (await call('POST', '/api/v1/import', { text: dhcpd, format: 'dhcpd', root: 'lab' })).json();
+    expect(r).toMatchObject({ dryRun: false, added: 3, changed: 0 });
+    expect(r.refused).toHaveLength(1);
+    expect(f.inv.machines.get('52:54:00:77:00:11')).toMatchObject({ hostname: 'node11', ipv4: '10.77.0.11', root: 'lab' });
+    expect(f.inv.audit.list({ limit: 10 }).every((e) => e.actor === 'token:ops')).toBe(true);
+    const again = (await call('POST', '/api/v1/import', { text: dhcpd, format: 'dhcpd', root: 'lab' })).json();
+    expect(again).toMatchObject({ added: 0, changed: 0, unchanged: 3 });
+  });
+
+  it('refuses a bad format or an unknown default root naming the field', async () => {
+    expect((await call('POST', '/api/v1/import', { text: dhcpd, format: 'bind' })).json().field).toBe('format');
+    expect((await call('POST', '/api/v1/import', { text: 'just words' })).json().field).toBe('format');
+    const r = await call('POST', '/api/v1/import', { text: dhcpd, format: 'dhcpd', root: 'nope' });
+    expect(r.statusCode).toBe(422);
+    expect(r.json().field).toBe('root');
+    expect((await call('POST', '/api/v1/import', { text: dhcpd, format: 'dhcpd' }, reader)).statusCode).toBe(403);
+  });
+});
+
 describe('auth', () => {
   const writes: Array<[string, string, unknown]> = [
     ['POST', '/api/v1/machines', { mac: MAC }],
@@ -188,6 +222,7 @@ describe('auth', () => {
     ['PUT', '/api/v1/roots/r', { arch: 'amd64', kernel: 'k', initrd: 'i', nfsPath: '/x' }],
     ['DELETE', '/api/v1/roots/r', undefined],
     ['POST', `/api/v1/discovered/${MAC}/adopt`, {}],
+    ['POST', '/api/v1/import', { text: 'x', format: 'ethers', dryRun: true }],
   ];
 
   it.each(writes)('%s %s: 401 without or with a revoked token, 403 for read, allowed for admin', async (method, url, body) => {
@@ -210,7 +245,7 @@ describe('auth', () => {
     expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining([
       '/api/v1/machines', '/api/v1/machines/{mac}', '/api/v1/machines/{mac}/explain', '/api/v1/machines/{mac}/events',
       '/api/v1/groups', '/api/v1/groups/{name}', '/api/v1/roots', '/api/v1/roots/{name}', '/api/v1/discovered',
-      '/api/v1/discovered/{mac}/adopt', '/api/v1/audit',
+      '/api/v1/discovered/{mac}/adopt', '/api/v1/audit', '/api/v1/import',
     ]));
     expect(doc.paths['/api/v1/machines'].post.requestBody.content['application/json'].schema.required).toEqual(['mac']);
     const docs = await call('GET', '/api/v1/docs', undefined, null);

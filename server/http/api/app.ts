@@ -6,6 +6,7 @@
  *   roots-routes.ts      /roots, /roots/:name
  *   discovery-routes.ts  /discovered, /discovered/:mac/adopt
  *   audit-routes.ts      /audit
+ *   import-routes.ts     /import
  *   here                 /openapi.json, /docs
  */
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -21,6 +22,7 @@ import { registerGroupRoutes } from './groups-routes.js';
 import { registerRootRoutes } from './roots-routes.js';
 import { registerDiscoveryRoutes } from './discovery-routes.js';
 import { registerAuditRoutes } from './audit-routes.js';
+import { registerImportRoutes } from './import-routes.js';
 import { docsPage } from './docs-page.js';
 
 export interface ApiContext {
@@ -60,6 +62,7 @@ export function buildApiApp(inv: Inventory, config: SiderealConfig, logger: Logg
   registerRootRoutes(ctx);
   registerDiscoveryRoutes(ctx);
   registerAuditRoutes(ctx);
+  registerImportRoutes(ctx);
 
   const doc = () => routes.document(API_VERSION);
   app.get('/api/v1/openapi.json', async () => doc());
