@@ -72,7 +72,9 @@ export async function writeLabConfig(o: LabConfigOptions): Promise<LabConfig> {
 
 /** Run one CLI command (`sidereal --config C ...args`) on the host side; throws with its stderr on failure. */
 export async function siderealCli(configFile: string, args: string[], timeoutMs = 60_000): Promise<string> {
-  const r = await execa('node', [siderealBin(), '--config', configFile, ...args], { reject: false, timeout: timeoutMs });
+  // --offline: the lab owns this server and its data dir, so it works on the inventory file through the
+  // in-process API (same checks and audit as over HTTP), whether `serve` runs yet or not.
+  const r = await execa('node', [siderealBin(), '--config', configFile, '--offline', ...args], { reject: false, timeout: timeoutMs });
   if (r.exitCode !== 0) {
     throw new Error(`sidereal ${args.join(' ')} failed (exit ${r.exitCode}): ${(r.stderr || r.stdout).trim()}`);
   }

@@ -3,6 +3,7 @@ import { userInfo } from 'node:os';
 import { loadConfig, type SiderealConfig } from '../config/config.js';
 import { Inventory } from '../inventory/index.js';
 import { networkPolicy } from '../daemon/network.js';
+import { httpTransport, localTransport, type ApiTransport } from './api-client.js';
 
 export class UsageError extends Error {
   constructor(message: string) {
@@ -16,33 +17,63 @@ export const DEFAULT_CONFIG = '/etc/sidereal/sidereal.yaml';
 /** Who a CLI write is by, in the audit log. */
 export const cliActor = (): string => `cli:${userInfo().username}`;
 
+export interface GlobalOptions {
+  configPath?: string;
+  json: boolean;
+  url?: string;
+  token?: string;
+  offline: boolean;
+}
+
 export interface CliContext {
   configPath: string;
   json: boolean;
   out(line: string): void;
   config(): SiderealConfig;
+  /** The inventory file itself: for `serve` and `token`, which cannot go through the API. */
   inventory(): Inventory;
-  close(): void;
+  /** The admin API: over HTTP, or in this process with --offline. */
+  api: ApiTransport['call'];
+  close(): Promise<void>;
 }
 
-export function createContext(configPath: string | undefined, json: boolean): CliContext {
-  const path = configPath ?? process.env.SIDEREAL_CONFIG ?? DEFAULT_CONFIG;
+/** The API's address: --url, $SIDEREAL_URL, else the config's api.listen and api.port. */
+function apiUrl(opts: GlobalOptions, config: () => SiderealConfig): string {
+  if (opts.url) return opts.url;
+  if (process.env.SIDEREAL_URL) return process.env.SIDEREAL_URL;
+  const c = config();
+  return `http://${c.api.listen}:${c.api.port}`;
+}
+
+export function createContext(opts: GlobalOptions): CliContext {
+  const path = opts.configPath ?? process.env.SIDEREAL_CONFIG ?? DEFAULT_CONFIG;
   let config: SiderealConfig | undefined;
   let inv: Inventory | undefined;
+  let transport: ApiTransport | undefined;
+  const loadCfg = () => (config ??= loadConfig(path));
+  const inventory = () => {
+    if (!inv) inv = Inventory.open(loadCfg().dataDir, networkPolicy(loadCfg()));
+    return inv;
+  };
+  const connect = (): ApiTransport => {
+    if (opts.offline) return localTransport(inventory(), loadCfg(), cliActor());
+    const token = opts.token ?? process.env.SIDEREAL_TOKEN;
+    if (!token) {
+      throw new UsageError('no API token: pass --token or set SIDEREAL_TOKEN (make one on the server with `sidereal token create --name NAME --role admin`), or run on the server with --offline');
+    }
+    return httpTransport(apiUrl(opts, loadCfg), token);
+  };
   return {
     configPath: path,
-    json,
+    json: opts.json,
     out: (line) => process.stdout.write(line + '\n'),
-    config: () => (config ??= loadConfig(path)),
-    // Until the admin API exists (issue 3), the CLI writes the inventory directly, in transactions.
-    inventory() {
-      if (!inv) {
-        const c = this.config();
-        inv = Inventory.open(c.dataDir, networkPolicy(c));
-      }
-      return inv;
+    config: loadCfg,
+    inventory,
+    api: (method, url, body) => (transport ??= connect()).call(method, url, body),
+    async close() {
+      await transport?.close();
+      inv?.close();
     },
-    close: () => inv?.close(),
   };
 }
 

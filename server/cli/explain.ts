@@ -1,7 +1,7 @@
-/** `sidereal explain MAC --arch bios|efi32|efi64|http|ipxe`: what DHCP answers and what the loader gets next. */
+/** `sidereal explain MAC --arch bios|efi32|efi64|http|ipxe`: what DHCP answers and what the loader gets next (from the API, which runs the serving code). */
 import { parseArgs } from 'node:util';
 import { type CliContext, UsageError } from './context.js';
-import { explain, EXPLAIN_ARCHES, type ExplainArch } from '../boot/explain.js';
+import { EXPLAIN_ARCHES, type ExplainArch, type Explanation } from '../boot/explain.js';
 import { parseMac } from '../inventory/index.js';
 
 const OPTION_NAMES: Record<string, string> = {
@@ -15,7 +15,7 @@ export async function explainCommand(ctx: CliContext, args: string[]): Promise<n
     throw new UsageError(`explain MAC --arch ${EXPLAIN_ARCHES.join('|')}`);
   }
   const mac = parseMac(positionals[0]!);
-  const e = explain(ctx.inventory(), ctx.config(), mac, values.arch as ExplainArch);
+  const e = await ctx.api<Explanation>('GET', `/api/v1/machines/${mac}/explain?arch=${values.arch}`);
   if (ctx.json) {
     ctx.out(JSON.stringify(e));
     return 0;

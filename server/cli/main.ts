@@ -3,7 +3,10 @@
  * errors exit 2. Global options come before the command:
  *   sidereal [--config FILE] [--json] COMMAND ...
  */
-import { type CliContext, UsageError, createContext } from './context.js';
+import { type CliContext, type GlobalOptions, UsageError, createContext } from './context.js';
+import { ApiCallError, ApiUnreachableError } from './api-client.js';
+import { discoveredCommand } from './discovered.js';
+import { statusCommand } from './status.js';
 import { ConfigError } from '../config/config.js';
 import { InventoryError } from '../inventory/index.js';
 import { machineCommand } from './machine.js';
@@ -14,26 +17,32 @@ import { serveCommand } from './serve.js';
 import { bootloadersCommand } from './bootloaders.js';
 import { tokenCommand } from './token.js';
 
-const HELP = `usage: sidereal [--config FILE] [--json] COMMAND
+const HELP = `usage: sidereal [--config FILE] [--url URL] [--token TOKEN] [--offline] [--json] COMMAND
 
-  serve                              run DHCP, TFTP and HTTP boot from the inventory
+  serve                              run DHCP, TFTP, HTTP boot and the admin API from the inventory
+  status                             is the daemon up, what it serves, inventory counts
   machine add MAC [--hostname H] [--ip A.B.C.D] [--group G] [--root R]
               [--mode root|maintenance|local] [--kernel-args "..."]
   machine set MAC [same options; '' clears a field]
-  machine list [--group G] [--root R]
+  machine list [--group G] [--root R] [--status online|offline] [--limit N] [--offset N]
   machine show MAC | rm MAC | events MAC
   machine import FILE [--dry-run] [--format dhcpd|dnsmasq|ethers|csv] [--group G] [--root R]
-                                     exit 3 when some records were refused
+  group add|set NAME [--root R] [--mode M] [--loader pxelinux|lpxelinux|ipxe] [--kernel-args "..."]
+  group list | show NAME | rm NAME
   root add NAME --kernel F --initrd F --nfs-path P [--arch A] [--kernel-args "..."]
   root list | rm NAME
-  group add NAME [--root R] [--mode M] [--loader pxelinux|lpxelinux|ipxe] [--kernel-args "..."]
-  group list | rm NAME
+  discovered list | adopt MAC [--hostname H] [--ip A] [--group G] [--root R]
   explain MAC --arch bios|efi32|efi64|http|ipxe   what DHCP answers and the menu it leads to
+  token create --name N [--role admin|read] | list | revoke NAME   (on the server, on the inventory file)
   bootloaders install [--tftp-root DIR]           copy pxelinux/syslinux/iPXE from Debian packages
-  token create --name N [--role admin|read]       an admin API token (printed once)
-  token list | revoke NAME
 
-The config file is --config, else $SIDEREAL_CONFIG, else /etc/sidereal/sidereal.yaml.`;
+Commands go through the admin API: --url, else $SIDEREAL_URL, else the config's api.listen:api.port;
+the token is --token or $SIDEREAL_TOKEN. --offline runs the same API in this process on the
+inventory file (on the server, daemon stopped or not). The config file is --config, else
+$SIDEREAL_CONFIG, else /etc/sidereal/sidereal.yaml.
+
+Exit codes: 0 ok, 1 refused (the message names the field), 2 usage, 3 import partly refused,
+4 authentication or permission, 5 server unreachable or failing.`;
 
 const COMMANDS: Record<string, (ctx: CliContext, args: string[]) => Promise<number>> = {
   machine: machineCommand,
@@ -43,45 +52,67 @@ const COMMANDS: Record<string, (ctx: CliContext, args: string[]) => Promise<numb
   serve: (ctx) => serveCommand(ctx),
   bootloaders: bootloadersCommand,
   token: tokenCommand,
+  discovered: discoveredCommand,
+  status: (ctx) => statusCommand(ctx),
 };
 
+/** Exit codes scripts can rely on. */
+export const EXIT = { ok: 0, refused: 1, usage: 2, partial: 3, auth: 4, unavailable: 5 } as const;
+
 export async function main(argv: string[]): Promise<number> {
-  let configPath: string | undefined;
-  let json = false;
-  const args = [...argv];
-  while (args[0]?.startsWith('-')) {
-    const a = args.shift()!;
-    if (a === '--config' || a === '-c') configPath = args.shift();
-    else if (a.startsWith('--config=')) configPath = a.slice('--config='.length);
-    else if (a === '--json') json = true;
-    else if (a === '--help' || a === '-h') { process.stdout.write(HELP + '\n'); return 0; }
-    else { process.stderr.write(`unknown option ${a}\n${HELP}\n`); return 2; }
-  }
-  // Allow global options after the command too (`machine list --json --config F`).
-  for (let i = 0; i < args.length; i++) {
-    if (args[i] === '--json') { json = true; args.splice(i--, 1); }
-    else if (args[i] === '--config' && i + 1 < args.length) { configPath = args[i + 1]; args.splice(i--, 2); }
+  const opts: GlobalOptions = { json: false, offline: false };
+  const args: string[] = [];
+  // Global options may come before or after the command.
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const value = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new UsageError(`${a} needs a value`);
+      return v;
+    };
+    try {
+      if (a === '--config' || a === '-c') opts.configPath = value();
+      else if (a.startsWith('--config=')) opts.configPath = a.slice('--config='.length);
+      else if (a === '--url') opts.url = value();
+      else if (a === '--token') opts.token = value();
+      else if (a === '--json') opts.json = true;
+      else if (a === '--offline') opts.offline = true;
+      else if ((a === '--help' || a === '-h') && args.length === 0) { process.stdout.write(HELP + '\n'); return EXIT.ok; }
+      else args.push(a);
+    } catch (e) {
+      process.stderr.write(`usage: ${(e as Error).message}\n`);
+      return EXIT.usage;
+    }
   }
   const [command, ...rest] = args;
-  if (!command) { process.stdout.write(HELP + '\n'); return 2; }
+  if (!command) { process.stdout.write(HELP + '\n'); return EXIT.usage; }
   const run = COMMANDS[command];
-  if (!run) { process.stderr.write(`unknown command ${command}\n${HELP}\n`); return 2; }
-  const ctx = createContext(configPath, json);
+  if (!run) { process.stderr.write(`unknown command ${command}\n${HELP}\n`); return EXIT.usage; }
+  const ctx = createContext(opts);
+  const fail = (code: number, body: { error: string; field: string | null; message: string }) => {
+    process.stderr.write(opts.json ? JSON.stringify(body) + '\n' : `error: ${body.field ? `${body.field}: ` : ''}${body.message}\n`);
+    return code;
+  };
   try {
     return await run(ctx, rest);
   } catch (e) {
-    if (e instanceof UsageError) { process.stderr.write(`usage: sidereal ${e.message}\n`); return 2; }
-    if (e instanceof InventoryError || e instanceof ConfigError) {
-      process.stderr.write(json ? JSON.stringify({ error: e instanceof InventoryError ? e.code : 'config', field: e instanceof InventoryError ? e.field : e.key, message: e.message }) + '\n' : `error: ${e.message}\n`);
-      return 1;
+    if (e instanceof UsageError) { process.stderr.write(`usage: sidereal ${e.message}\n`); return EXIT.usage; }
+    if (e instanceof ApiCallError) {
+      const code = e.status === 401 || e.status === 403 ? EXIT.auth : e.status >= 500 ? EXIT.unavailable : EXIT.refused;
+      return fail(code, e.body);
     }
-    if ((e as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || (e as { code?: string }).code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+    if (e instanceof ApiUnreachableError) return fail(EXIT.unavailable, { error: 'unreachable', field: null, message: e.message });
+    if (e instanceof InventoryError) return fail(EXIT.refused, { error: e.code, field: e.field, message: e.message.replace(/^[^:]+: /, '') });
+    if (e instanceof ConfigError) return fail(EXIT.refused, { error: 'config', field: e.key, message: e.problem });
+    const code = (e as { code?: string }).code;
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' || code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
       process.stderr.write(`usage: ${(e as Error).message}\n`);
-      return 2;
+      return EXIT.usage;
     }
+    if (code === 'ENOENT') return fail(EXIT.refused, { error: 'not_found', field: 'file', message: (e as Error).message });
     process.stderr.write(`error: ${(e as Error).message}\n`);
-    return 1;
+    return EXIT.unavailable;
   } finally {
-    ctx.close();
+    await ctx.close();
   }
 }

@@ -22,6 +22,7 @@ export interface Daemon {
 }
 
 export async function startDaemon(config: SiderealConfig, logger: Logger): Promise<Daemon> {
+  const startedAt = Date.now();
   const inv = Inventory.open(config.dataDir, networkPolicy(config));
   const closers: Array<() => Promise<void>> = [async () => inv.close()];
   const close = async () => {
@@ -100,7 +101,13 @@ export async function startDaemon(config: SiderealConfig, logger: Logger): Promi
     closers.push(() => app.close());
 
     if (config.api.enabled) {
-      const api = buildApiApp(inv, config, logger.child({ svc: 'api' }));
+      const services = {
+        dhcp: config.dhcp.enabled ? { interface: config.interface ?? null, port: config.dhcp.port } : null,
+        tftp: config.tftp.enabled ? { address: config.serverAddress, port: config.tftp.port, root: config.tftp.root } : null,
+        http: { url: config.http.publicUrl },
+        api: { listen: config.api.listen, port: config.api.port },
+      };
+      const api = buildApiApp(inv, config, logger.child({ svc: 'api' }), { runtime: { startedAt, services } });
       // Prometheus scrapes the admin listener (loopback by default), not the network the nodes share.
       registerMetricsRoute(api, metrics);
       await startService('api', () => api.listen({ host: config.api.listen, port: config.api.port }));

@@ -8,7 +8,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { nsSpawn } from './netns.js';
+import { nsExec, nsSpawn } from './netns.js';
 
 /** The repository root, from test/helpers/ (vitest) or dist/test/helpers/ (compiled benches). */
 export const repoRoot = (() => {
@@ -24,9 +24,17 @@ export function writeConfig(file: string, doc: Record<string, unknown>): string 
   return file;
 }
 
-/** The CLI, run to completion. */
+/** The CLI, run to completion on this host (--offline, token commands). */
 export async function cli(config: string, ...args: string[]) {
   const r = await execa(process.execPath, [siderealBin, '--config', config, ...args], { reject: false, timeout: 30_000 });
+  return { code: r.exitCode, stdout: String(r.stdout), stderr: String(r.stderr) };
+}
+
+/** The CLI inside a namespace, talking to the API of the `serve` running there, with a token. */
+export async function cliIn(ns: string, config: string, token: string, ...args: string[]) {
+  const r = await nsExec(ns, process.execPath, [siderealBin, '--config', config, ...args], {
+    reject: false, timeout: 30_000, env: { SIDEREAL_TOKEN: token },
+  });
   return { code: r.exitCode, stdout: String(r.stdout), stderr: String(r.stderr) };
 }
 

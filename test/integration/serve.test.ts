@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createNs, linkNamespaces, nsExec, destroyAll } from '../helpers/netns.js';
 import { udhcpc, writeClientScripts } from '../helpers/dhcp-ns.js';
-import { cli, startServe, writeConfig, type Served } from '../helpers/serve.js';
+import { cli, cliIn, startServe, writeConfig, type Served } from '../helpers/serve.js';
 
 const MAC = '52:54:00:77:00:10';
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -24,6 +24,9 @@ describe('sidereal serve with real clients', () => {
   let cliIf: string;
   let served: Served | undefined;
   let scripts: { udhcpc: string };
+  let token: string;
+  // The admin API listens on the server namespace's loopback: the CLI runs there, as an admin on the server would.
+  const live = (...args: string[]) => cliIn(srv, config, token, ...args);
   const kernel = randomBytes(3 * 1024 * 1024 + 17);
 
   beforeAll(async () => {
@@ -47,7 +50,11 @@ describe('sidereal serve with real clients', () => {
       tftp: { root: tftp },
       http: { port: 8080 },
     });
-    expect((await cli(config, 'root', 'add', 'lab', '--kernel', 'vmlinuz-6.1.0@lab', '--initrd', 'initrd.img-6.1.0@lab', '--nfs-path', '/srv/sidereal/roots/lab', '--kernel-args', 'console=ttyS0')).code).toBe(0);
+    const made = await cli(config, '--json', 'token', 'create', '--name', 'cli-test', '--role', 'admin');
+    expect(made.code, made.stderr).toBe(0);
+    token = JSON.parse(made.stdout).token;
+    // Before the daemon runs, the CLI works on the inventory file (--offline), through the same API code.
+    expect((await cli(config, '--offline', 'root', 'add', 'lab', '--kernel', 'vmlinuz-6.1.0@lab', '--initrd', 'initrd.img-6.1.0@lab', '--nfs-path', '/srv/sidereal/roots/lab', '--kernel-args', 'console=ttyS0')).code).toBe(0);
     served = await startServe(srv, config);
   }, 120_000);
 
@@ -65,7 +72,7 @@ describe('sidereal serve with real clients', () => {
   });
 
   it('gives the static lease and host name as soon as the MAC is registered, with no restart', async () => {
-    const add = await cli(config, 'machine', 'add', MAC.toUpperCase().replace(/:/g, '-'), '--hostname', 'node01', '--ip', '10.77.0.10', '--root', 'lab');
+    const add = await live('machine', 'add', MAC.toUpperCase().replace(/:/g, '-'), '--hostname', 'node01', '--ip', '10.77.0.10', '--root', 'lab');
     expect(add.code, add.stderr).toBe(0);
     const r = await udhcpc(cliNs, cliIf, scripts.udhcpc, ['-x', '0x5d:0007']);
     expect(r.env).toMatchObject({ ip: '10.77.0.10', hostname: 'node01', boot_file: 'efi64/syslinux.efi', siaddr: '10.77.0.1' });
@@ -76,7 +83,7 @@ describe('sidereal serve with real clients', () => {
     const out = join(dir, 'menu');
     await nsExec(cliNs, 'timeout', ['30', 'tftp', '-m', 'binary', '10.77.0.1', '-c', 'get', 'efi64/pxelinux.cfg/01-52-54-00-77-00-10', out]);
     expect(readFileSync(out, 'utf8')).toMatch(/sidereal\.hostname=node01 console=ttyS0/);
-    expect((await cli(config, 'machine', 'set', MAC, '--hostname', 'node02', '--mode', 'maintenance')).code).toBe(0);
+    expect((await live('machine', 'set', MAC, '--hostname', 'node02', '--mode', 'maintenance')).code).toBe(0);
     await nsExec(cliNs, 'timeout', ['30', 'tftp', '-m', 'binary', '10.77.0.1', '-c', 'get', 'efi64/pxelinux.cfg/01-52-54-00-77-00-10', out]);
     const menu = readFileSync(out, 'utf8');
     expect(menu).toMatch(/ rw sidereal\.overlay=none sidereal\.hostname=node02/);
@@ -94,13 +101,13 @@ describe('sidereal serve with real clients', () => {
   });
 
   it('records the boot timeline and logs one JSON line per exchange and transfer with the MAC', async () => {
-    const ev = await cli(config, '--json', 'machine', 'events', MAC);
+    const ev = await live('--json', 'machine', 'events', MAC);
     const events = JSON.parse(ev.stdout) as Array<{ stage: string; detail: Record<string, unknown> }>;
     expect(events.some((e) => e.stage === 'dhcp' && e.detail.type === 'REQUEST')).toBe(true);
     expect(events.some((e) => e.stage === 'tftp' && e.detail.file === 'efi64/pxelinux.cfg/01-52-54-00-77-00-10')).toBe(true);
     expect(events.some((e) => e.stage === 'tftp' && e.detail.file === 'efi64/vmlinuz-6.1.0@lab' && e.detail.bytes === kernel.length)).toBe(true);
     expect(events.some((e) => e.stage === 'http' && e.detail.file === 'vmlinuz-6.1.0@lab')).toBe(true);
-    const text = await cli(config, 'machine', 'events', MAC);
+    const text = await live('machine', 'events', MAC);
     expect(text.stdout).toMatch(/^\+ *\d+\.\d\d s {2}tftp/m);
     expect(served!.lines.some((l) => l.svc === 'dhcp' && l.mac === MAC && l.xid)).toBe(true);
     // the kernel's line too: the MAC comes from the peer's lease, not only from a per-MAC file name
@@ -108,13 +115,13 @@ describe('sidereal serve with real clients', () => {
   });
 
   it('explain prints what the running server answers', async () => {
-    const e = await cli(config, 'explain', MAC, '--arch', 'efi64');
+    const e = await live('explain', MAC, '--arch', 'efi64');
     expect(e.code, e.stderr).toBe(0);
     expect(e.stdout).toMatch(/^ {2}yiaddr {2}10\.77\.0\.10$/m);
     expect(e.stdout).toMatch(/^ {2}file {4}efi64\/syslinux\.efi$/m);
     expect(e.stdout).toContain('efi64/pxelinux.cfg/01-52-54-00-77-00-10:');
     expect(e.stdout).toMatch(/sidereal\.hostname=node02/);
-    expect((await cli(config, 'explain', MAC, '--arch', 'sparc')).code).toBe(2);
+    expect((await live('explain', MAC, '--arch', 'sparc')).code).toBe(2);
   });
 
   it('a registration through the admin API is in the very next DHCP reply', async () => {
@@ -137,7 +144,7 @@ describe('sidereal serve with real clients', () => {
     const audit = await api('GET', `/api/v1/audit?target=${MAC}`);
     expect(audit.body.items[0]).toMatchObject({ actor: 'token:it-admin', action: 'machine.update', after: { ipv4: '10.77.0.20' } });
     // the CLI's writes are audited too
-    expect(audit.body.items.map((e: { actor: string; action: string }) => `${e.actor.split(':')[0]} ${e.action}`)).toEqual(['token machine.update', 'cli machine.update', 'cli machine.add']);
+    expect(audit.body.items.map((e: { actor: string; action: string }) => `${e.actor} ${e.action}`)).toEqual(['token:it-admin machine.update', 'token:cli-test machine.update', 'token:cli-test machine.add']);
     expect((await api('PATCH', `/api/v1/machines/${MAC}`, { ipv4: '10.77.0.10', hostname: 'node02' })).status).toBe(200);
   });
 
@@ -154,11 +161,33 @@ describe('sidereal serve with real clients', () => {
     expect(value(/^sidereal_machines\{state="maintenance"\} (\d+)$/m)).toBe(1);
   });
 
+  it('the CLI over the API: status, groups, listing, discovery, and exit codes scripts can trust', async () => {
+    const st = JSON.parse((await live('--json', 'status')).stdout);
+    expect(st.daemon.running).toBe(true);
+    expect(st.daemon.services.dhcp.interface).toBeTruthy();
+    expect(st.inventory.machines).toBe(1);
+    expect((await live('group', 'add', 'compute', '--loader', 'ipxe')).code).toBe(0);
+    expect((await live('group', 'add', 'compute')).code).toBe(1);                      // 409: exists
+    expect((await live('machine', 'add', '52:54:00:77:00:31', '--group', 'nope')).code).toBe(1);  // 422
+    const list = JSON.parse((await live('--json', 'machine', 'list', '--status', 'online')).stdout);
+    expect(list.items.map((m: { mac: string }) => m.mac)).toEqual([MAC]);
+    expect(JSON.parse((await live('--json', 'discovered', 'list')).stdout)).toEqual([]);
+    const noAuth = await cliIn(srv, config, 'sdr_wrong', 'machine', 'list');
+    expect(noAuth.code).toBe(4);
+    expect(noAuth.stderr).toMatch(/authorization: the token is unknown or revoked/);
+    const down = await live('--url', 'http://127.0.0.1:9', 'machine', 'list');
+    expect(down.code).toBe(5);
+    expect(down.stderr).toMatch(/cannot reach the API at http:\/\/127\.0\.0\.1:9/);
+    const noToken = await cli(config, 'machine', 'list');
+    expect(noToken.code).toBe(2);
+    expect(noToken.stderr).toMatch(/no API token/);
+  });
+
   it('refuses bad input from the CLI naming the field, and the daemon keeps serving', async () => {
-    const bad = await cli(config, 'machine', 'add', '01:00:5e:00:00:01');
+    const bad = await live('machine', 'add', '01:00:5e:00:00:01');
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/mac: .*multicast/);
-    const dup = await cli(config, 'machine', 'add', '52:54:00:77:00:99', '--ip', '10.77.0.10');
+    const dup = await live('machine', 'add', '52:54:00:77:00:99', '--ip', '10.77.0.10');
     expect(dup.stderr).toMatch(/ipv4: 10\.77\.0\.10 is held by node02/);
     expect(served!.alive()).toBe(true);
     const r = await udhcpc(cliNs, cliIf, scripts.udhcpc);

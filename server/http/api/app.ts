@@ -7,6 +7,7 @@
  *   discovery-routes.ts  /discovered, /discovered/:mac/adopt
  *   audit-routes.ts      /audit
  *   import-routes.ts     /import
+ *   status-route.ts      /status
  *   here                 /openapi.json, /docs
  */
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -23,6 +24,7 @@ import { registerRootRoutes } from './roots-routes.js';
 import { registerDiscoveryRoutes } from './discovery-routes.js';
 import { registerAuditRoutes } from './audit-routes.js';
 import { registerImportRoutes } from './import-routes.js';
+import { registerStatusRoute } from './status-route.js';
 import { docsPage } from './docs-page.js';
 
 export interface ApiContext {
@@ -30,6 +32,7 @@ export interface ApiContext {
   inv: Inventory;
   config: SiderealConfig;
   logger: Logger;
+  runtime?: ApiOptions['runtime'];
 }
 
 export const API_VERSION = '1.0.0';
@@ -45,7 +48,14 @@ function validators() {
   return ({ schema, httpPart }: { schema: object; httpPart?: string }) => (httpPart === 'body' ? body : query).compile(schema);
 }
 
-export function buildApiApp(inv: Inventory, config: SiderealConfig, logger: Logger): FastifyInstance {
+export interface ApiOptions {
+  /** In-process use by the CLI (--offline): no token, writes audited as this actor. */
+  localActor?: string;
+  /** What the running daemon serves, for /status; absent when the API runs inside the CLI. */
+  runtime?: { startedAt: number; services: Record<string, unknown> };
+}
+
+export function buildApiApp(inv: Inventory, config: SiderealConfig, logger: Logger, opts: ApiOptions = {}): FastifyInstance {
   const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
   app.setValidatorCompiler(validators());
   app.setErrorHandler((err, req, reply) => {
@@ -53,16 +63,17 @@ export function buildApiApp(inv: Inventory, config: SiderealConfig, logger: Logg
     return sendError(reply, status, body);
   });
   app.setNotFoundHandler((req, reply) => sendError(reply, 404, { error: 'not_found', field: null, message: `no route ${req.method} ${req.url.split('?')[0]}` }));
-  registerAuth(app, inv);
+  registerAuth(app, inv, opts.localActor);
 
   const routes = new ApiRoutes(app);
-  const ctx: ApiContext = { routes, inv, config, logger };
+  const ctx: ApiContext = { routes, inv, config, logger, runtime: opts.runtime };
   registerMachineRoutes(ctx);
   registerGroupRoutes(ctx);
   registerRootRoutes(ctx);
   registerDiscoveryRoutes(ctx);
   registerAuditRoutes(ctx);
   registerImportRoutes(ctx);
+  registerStatusRoute(ctx);
 
   const doc = () => routes.document(API_VERSION);
   app.get('/api/v1/openapi.json', async () => doc());

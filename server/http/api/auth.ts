@@ -10,14 +10,21 @@ import { ApiError } from './errors.js';
 declare module 'fastify' {
   interface FastifyRequest {
     token?: TokenInfo;
+    /** Set for the CLI's in-process API (--offline): the local user, trusted as admin. */
+    localActor?: string;
   }
 }
 
 const PUBLIC = new Set(['/api/v1/openapi.json', '/api/v1/docs']);
 const WRITES = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
-export function registerAuth(app: FastifyInstance, inv: Inventory): void {
+export function registerAuth(app: FastifyInstance, inv: Inventory, localActor?: string): void {
   app.addHook('onRequest', async (req: FastifyRequest) => {
+    // In-process only (never on a socket): whoever can open the inventory file is already its admin.
+    if (localActor) {
+      req.localActor = localActor;
+      return;
+    }
     const path = req.url.split('?')[0]!;
     if (PUBLIC.has(path) || !path.startsWith('/api/')) return;
     const header = req.headers.authorization;
@@ -34,5 +41,5 @@ export function registerAuth(app: FastifyInstance, inv: Inventory): void {
 
 /** Who did it, for the audit log. */
 export function actorOf(req: FastifyRequest): string {
-  return req.token ? `token:${req.token.name}` : 'anonymous';
+  return req.localActor ?? (req.token ? `token:${req.token.name}` : 'anonymous');
 }

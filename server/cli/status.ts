@@ -1,0 +1,23 @@
+/** `sidereal status`: is the daemon up, what does it serve, how big is the inventory. */
+import { type CliContext } from './context.js';
+
+interface Status {
+  apiVersion: string;
+  serverAddress: string;
+  interface: string | null;
+  daemon: { running: boolean; uptimeSeconds?: number; services?: Record<string, unknown> };
+  inventory: Record<string, number>;
+}
+
+export async function statusCommand(ctx: CliContext): Promise<number> {
+  const s = await ctx.api<Status>('GET', '/api/v1/status');
+  if (ctx.json) {
+    ctx.out(JSON.stringify(s));
+    return 0;
+  }
+  ctx.out(`server    ${s.serverAddress}${s.interface ? ` on ${s.interface}` : ''}`);
+  ctx.out(`daemon    ${s.daemon.running ? `running for ${s.daemon.uptimeSeconds} s` : 'not reached (--offline)'}`);
+  for (const [name, v] of Object.entries(s.daemon.services ?? {})) ctx.out(`  ${name.padEnd(6)}  ${v === null ? 'disabled' : JSON.stringify(v)}`);
+  ctx.out(`inventory ${Object.entries(s.inventory).map(([k, v]) => `${v} ${k}`).join(', ')}`);
+  return 0;
+}
