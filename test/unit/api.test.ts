@@ -238,6 +238,32 @@ describe('auth', () => {
     expect(f.inv.audit.list({ limit: 100 }).every((e) => e.actor === 'token:ops')).toBe(true);
   });
 
+  const bodies: Array<[string, string, Record<string, unknown>]> = [
+    ['POST', '/api/v1/machines', { mac: MAC }],
+    ['PATCH', `/api/v1/machines/${MAC}`, { hostname: 'x' }],
+    ['POST', '/api/v1/groups', { name: 'g' }],
+    ['PATCH', '/api/v1/groups/g', { bootMode: 'local' }],
+    ['PUT', '/api/v1/roots/r', { arch: 'amd64', kernel: 'k', initrd: 'i', nfsPath: '/x' }],
+    ['POST', `/api/v1/discovered/${MAC}/adopt`, { hostname: 'box' }],
+    ['POST', '/api/v1/import', { text: 'x', format: 'ethers', dryRun: true }],
+  ];
+
+  it.each(bodies)('%s %s: malformed JSON, an unknown field, a wrong type and an oversize body are 4xx and change nothing', async (method, url, body) => {
+    f.inv.groups.put({ name: 'g' });
+    f.inv.machines.add(MAC, { hostname: 'keep' });
+    const before = JSON.stringify([f.inv.machines.list(), f.inv.groups.list(), f.inv.roots.list()]);
+    const bad = [
+      await call(method, url, undefined, admin, '{"oops": '),
+      await call(method, url, { ...body, surprise: 1 }),
+      await call(method, url, Object.fromEntries(Object.keys(body).map((k) => [k, { nested: true }]))),
+      await call(method, url, { ...body, pad: 'x'.repeat(9 * 1024 * 1024) }),
+    ];
+    expect(bad.map((r) => r.statusCode)).toEqual([400, 400, 400, 413]);
+    for (const r of bad) expect(Object.keys(r.json()).sort()).toEqual(['error', 'field', 'message']);
+    expect(bad[1]!.json().field).toBe('surprise');
+    expect(JSON.stringify([f.inv.machines.list(), f.inv.groups.list(), f.inv.roots.list()])).toBe(before);
+  });
+
   it('reads need a token too; the OpenAPI document and docs are public and list every route', async () => {
     expect((await call('GET', '/api/v1/machines', undefined, null)).statusCode).toBe(401);
     const doc = (await call('GET', '/api/v1/openapi.json', undefined, null)).json();
