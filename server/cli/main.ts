@@ -25,7 +25,7 @@ const HELP = `usage: sidereal [--config FILE] [--url URL] [--token TOKEN] [--off
               [--mode root|maintenance|local] [--kernel-args "..."]
   machine set MAC [same options; '' clears a field]
   machine list [--group G] [--root R] [--status online|offline] [--limit N] [--offset N]
-  machine show MAC | rm MAC | events MAC
+  machine show MAC | rm MAC | events MAC     (also: sidereal events MAC)
   machine import FILE [--dry-run] [--format dhcpd|dnsmasq|ethers|csv] [--group G] [--root R]
   group add|set NAME [--root R] [--mode M] [--loader pxelinux|lpxelinux|ipxe] [--kernel-args "..."]
   group list | show NAME | rm NAME
@@ -54,6 +54,8 @@ const COMMANDS: Record<string, (ctx: CliContext, args: string[]) => Promise<numb
   token: tokenCommand,
   discovered: discoveredCommand,
   status: (ctx) => statusCommand(ctx),
+  // `sidereal events MAC`: the boot timeline, as `machine events`.
+  events: (ctx, args) => machineCommand(ctx, ['events', ...args]),
 };
 
 /** Exit codes scripts can rely on. */

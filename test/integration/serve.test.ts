@@ -107,7 +107,7 @@ describe('sidereal serve with real clients', () => {
     expect(events.some((e) => e.stage === 'tftp' && e.detail.file === 'efi64/pxelinux.cfg/01-52-54-00-77-00-10')).toBe(true);
     expect(events.some((e) => e.stage === 'tftp' && e.detail.file === 'efi64/vmlinuz-6.1.0@lab' && e.detail.bytes === kernel.length)).toBe(true);
     expect(events.some((e) => e.stage === 'http' && e.detail.file === 'vmlinuz-6.1.0@lab')).toBe(true);
-    const text = await live('machine', 'events', MAC);
+    const text = await live('events', MAC);
     expect(text.stdout).toMatch(/^\+ *\d+\.\d\d s {2}tftp/m);
     expect(served!.lines.some((l) => l.svc === 'dhcp' && l.mac === MAC && l.xid)).toBe(true);
     // the kernel's line too: the MAC comes from the peer's lease, not only from a per-MAC file name
