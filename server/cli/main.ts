@@ -31,6 +31,9 @@ const HELP = `usage: sidereal [--config FILE] [--url URL] [--token TOKEN] [--off
   group list | show NAME | rm NAME
   root add NAME --kernel F --initrd F --nfs-path P [--arch A] [--kernel-args "..."]
   root list | rm NAME
+  root exec NAME -- CMD [ARG...]     run a command in the root's tree (chroot, proc/sys/devpts bound,
+                                     services blocked), on the server; exits with the command's code
+  root shell NAME                    an interactive shell there (the SIDUS \`sidus\` alias)
   discovered list | adopt MAC [--hostname H] [--ip A] [--group G] [--root R]
   explain MAC --arch bios|efi32|efi64|http|ipxe   what DHCP answers and the menu it leads to
   token create --name N [--role admin|read] | list | revoke NAME   (on the server, on the inventory file)
@@ -72,6 +75,11 @@ export async function main(argv: string[]): Promise<number> {
       if (v === undefined) throw new UsageError(`${a} needs a value`);
       return v;
     };
+    // After `--` everything belongs to the command (`root exec NAME -- CMD --json`).
+    if (a === '--') {
+      args.push(...argv.slice(i));
+      break;
+    }
     try {
       if (a === '--config' || a === '-c') opts.configPath = value();
       else if (a.startsWith('--config=')) opts.configPath = a.slice('--config='.length);
