@@ -38,19 +38,27 @@ export class Inventory {
   readonly audit: Audit;
   readonly discovered: DiscoveredMachines;
 
-  constructor(readonly db: Db, network?: NetworkPolicy) {
+  /**
+   * `eventsDb`: a second connection to the same file for boot events, which
+   * are written on every DHCP packet and TFTP/HTTP fetch (see OpenOptions);
+   * the same connection when the file is in memory.
+   */
+  constructor(readonly db: Db, network?: NetworkPolicy, private readonly eventsDb: Db = db) {
     this.machines = new Machines(db, network);
     this.roots = new Roots(db);
     this.groups = new Groups(db);
     this.leases = new Leases(db);
-    this.events = new Events(db);
+    this.events = new Events(eventsDb);
     this.tokens = new Tokens(db);
     this.audit = new Audit(db);
     this.discovered = new DiscoveredMachines(db);
   }
 
   static open(dataDir: string, network?: NetworkPolicy): Inventory {
-    return new Inventory(openDb(dataDir === ':memory:' ? ':memory:' : join(dataDir, 'inventory.sqlite')), network);
+    if (dataDir === ':memory:') return new Inventory(openDb(':memory:'), network);
+    const file = join(dataDir, 'inventory.sqlite');
+    const db = openDb(file);
+    return new Inventory(db, network, openDb(file, { synchronous: 'NORMAL', migrate: false }));
   }
 
   /** Changes whenever any connection (this process, the CLI, another daemon) commits: for caches. */
@@ -71,6 +79,7 @@ export class Inventory {
   }
 
   close(): void {
+    if (this.eventsDb !== this.db) this.eventsDb.close();
     this.db.close();
   }
 }
