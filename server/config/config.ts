@@ -57,7 +57,9 @@ export const DEFAULT_BOOT_FILES: Record<ClientArch, string> = {
   bios: 'pxelinux.0',
   efi32: 'efi32/syslinux.efi',
   efi64: 'efi64/syslinux.efi',
-  'efi64-http': 'efi64/syslinux.efi',
+  // UEFI HTTP boot loads iPXE over HTTP, which then asks DHCP again and gets its per-MAC script:
+  // syslinux.efi loaded by HTTP boot fails ("Failed to locate root device", seen with OVMF in the lab).
+  'efi64-http': 'ipxe.efi',
   arm64: 'arm64/grubnetaa64.efi',
 };
 

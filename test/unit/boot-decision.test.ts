@@ -39,7 +39,7 @@ describe('boot decision', () => {
     f = makeFixture();
     expect(bootAnswerFor(f.inv, f.config, { mac: MAC, archCode: 0, isIpxe: true }).bootFile).toBe(`http://10.77.0.1:8080/boot/${MAC}.ipxe`);
     const http = bootAnswerFor(f.inv, f.config, { mac: MAC, archCode: 16, isIpxe: false });
-    expect(http).toMatchObject({ vendorClass: 'HTTPClient', bootFile: 'http://10.77.0.1:8080/files/efi64/syslinux.efi' });
+    expect(http).toMatchObject({ vendorClass: 'HTTPClient', bootFile: 'http://10.77.0.1:8080/files/ipxe.efi' });
   });
 
   it('lets a group override the option-93 table and choose the loader', () => {
