@@ -10,6 +10,8 @@ PACKAGES=(
   tftp-hpa atftp curl isc-dhcp-client udhcpc isc-dhcp-relay busybox-static dnsmasq-base tftpd-hpa
   # packet decoding, namespaces, initrd building
   tshark iproute2 cpio kmod procps
+  # the root builder (dracut runs inside the root it builds, not on the host)
+  debootstrap
   # native addons (better-sqlite3, the SO_BINDTODEVICE helper)
   build-essential python3
 )

@@ -154,8 +154,8 @@ export function planBuild(recipe: Recipe, opts: PlanOptions): BuildStep[] {
     },
     {
       id: 'kernel', title: `install ${recipe.kernel}`, weight: 10,
-      why: 'The kernel comes last, once dracut is installed and configured: its postinst then builds a dracut initrd and nothing pulls in initramfs-tools.',
-      run: [chroot([...APT_INSTALL, recipe.kernel], aptCache)],
+      why: 'The kernel comes last, once dracut is installed and configured, so nothing pulls in initramfs-tools. INITRD=No makes its postinst skip dracut: the initrd step builds the one we publish, once (about a minute saved here).',
+      run: [{ ...chroot([...APT_INSTALL, recipe.kernel], aptCache), env: { ...CHROOT_ENV, INITRD: 'No' } }],
     },
     {
       id: 'node-identity', title: 'no hostname, no machine-id, loopback-only interfaces', weight: 1,

@@ -1,0 +1,66 @@
+#!/bin/sh
+# Sidereal pre-pivot hook (SIDUS's sidus-mount.sh, OverlayFS only):
+#
+#   sidereal.overlay=tmpfs (default)  the NFS root ($NEWROOT, mounted read-only) becomes the
+#                                     lower layer of an overlay whose upper layer is a tmpfs:
+#                                     the node writes to RAM, the shared root is never touched.
+#   sidereal.overlay=none             nothing: a maintenance node mounts the root read-write
+#                                     (root=nfs:...,rw) and changes it for every node.
+#   sidereal.hostname=NAME            written to /etc/hostname on the overlay (tmpfs mode only:
+#                                     on a read-write root it would change it for everyone).
+#
+# Known issue, not solved here: with network-legacy, dracut's dhclient takes a lease and is then
+# killed at switch-root; when the lease expires the node keeps using the address, but a DHCP
+# server may hand it to another machine. SIDUS patches the lease time to "forever"; Sidereal's
+# DHCP server can give booting nodes a long lease instead (to be decided).
+
+type getarg >/dev/null 2>&1 || . /lib/dracut-lib.sh
+
+mode=$(getarg sidereal.overlay=)
+[ -z "$mode" ] && mode=tmpfs
+
+case "$mode" in
+    none)
+        info "sidereal: sidereal.overlay=none, root left as mounted"
+        return 0 2>/dev/null || exit 0
+        ;;
+    tmpfs) ;;
+    *)
+        warn "sidereal: unknown sidereal.overlay=$mode, using tmpfs"
+        ;;
+esac
+
+RO=/run/sidereal/ro
+RW=/run/sidereal/rw
+
+modprobe overlay 2>/dev/null
+mkdir -p "$RO" "$RW"
+if ! mount -t tmpfs -o mode=0755 sidereal-rw "$RW"; then
+    warn "sidereal: cannot mount the tmpfs: root stays read-only"
+    return 0 2>/dev/null || exit 0
+fi
+mkdir -p "$RW/upper" "$RW/work"
+
+# Move the read-only NFS root aside, then mount the overlay where it was.
+if ! mount --move "$NEWROOT" "$RO"; then
+    warn "sidereal: cannot move $NEWROOT: root stays read-only"
+    umount "$RW"
+    return 0 2>/dev/null || exit 0
+fi
+if ! mount -t overlay -o "lowerdir=$RO,upperdir=$RW/upper,workdir=$RW/work" sidereal "$NEWROOT"; then
+    warn "sidereal: overlay mount failed: back to the read-only root"
+    mount --move "$RO" "$NEWROOT"
+    umount "$RW"
+    return 0 2>/dev/null || exit 0
+fi
+
+# Both layers stay where they are, under the initramfs's /run: switch-root moves /run (a tmpfs,
+# with its submounts) onto the new root's /run, so the booted system sees them at
+# /run/sidereal/ro and /run/sidereal/rw (df, debugging). Moving them under $NEWROOT/run now
+# would be hidden by that same move.
+
+name=$(getarg sidereal.hostname=)
+if [ -n "$name" ]; then
+    echo "$name" > "$NEWROOT/etc/hostname"
+fi
+info "sidereal: overlay (tmpfs) over the NFS root"
