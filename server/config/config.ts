@@ -42,6 +42,8 @@ export interface SiderealConfig {
   /** The admin API: loopback by default, apart from the boot HTTP server nodes reach. */
   api: { enabled: boolean; listen: string; port: number };
   nfs: { server: string; options: string };
+  /** Where root trees (one folder per root, a `gen-*` per build, `current`) and the builds' package cache live. */
+  roots: { dir: string; cacheDir: string };
   boot: {
     /** Boot file per client architecture (option 93); groups may override. */
     files: Record<ClientArch, string>;
@@ -51,7 +53,7 @@ export interface SiderealConfig {
   log: { level: string };
 }
 
-const TOP_KEYS = ['interface', 'serverAddress', 'dataDir', 'dhcp', 'tftp', 'http', 'api', 'nfs', 'boot', 'log'] as const;
+const TOP_KEYS = ['interface', 'serverAddress', 'dataDir', 'dhcp', 'tftp', 'http', 'api', 'nfs', 'roots', 'boot', 'log'] as const;
 
 export const DEFAULT_BOOT_FILES: Record<ClientArch, string> = {
   bios: 'pxelinux.0',
@@ -104,6 +106,8 @@ export function validateConfig(doc: unknown): SiderealConfig {
   rejectUnknownKeys(apiObj, ['enabled', 'listen', 'port'], 'api');
   const nfsObj = section(doc, 'nfs', '', false) ?? {};
   rejectUnknownKeys(nfsObj, ['server', 'options'], 'nfs');
+  const rootsObj = section(doc, 'roots', '', false) ?? {};
+  rejectUnknownKeys(rootsObj, ['dir', 'cacheDir'], 'roots');
   const logObj = section(doc, 'log', '', false) ?? {};
   rejectUnknownKeys(logObj, ['level'], 'log');
 
@@ -130,6 +134,10 @@ export function validateConfig(doc: unknown): SiderealConfig {
     nfs: {
       server: nfsObj.server === undefined ? serverAddress : ipv4(nfsObj, 'server', 'nfs'),
       options: str(nfsObj, 'options', 'nfs', DEFAULT_NFS_OPTIONS)!,
+    },
+    roots: {
+      dir: rootsObj.dir === undefined ? '/srv/sidereal/roots' : absPath(rootsObj, 'dir', 'roots'),
+      cacheDir: rootsObj.cacheDir === undefined ? '/var/cache/sidereal-build' : absPath(rootsObj, 'cacheDir', 'roots'),
     },
     boot: bootSection(section(doc, 'boot', '', false) ?? {}),
     log: { level: oneOf(logObj, 'level', 'log', ['trace', 'debug', 'info', 'warn', 'error', 'fatal'], 'info') },

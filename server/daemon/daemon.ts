@@ -15,6 +15,9 @@ import { buildHttpApp, type BootContext } from '../http/app.js';
 import { buildApiApp } from '../http/api/app.js';
 import { createSiderealMetrics } from '../metrics/sidereal-metrics.js';
 import { registerMetricsRoute } from '../http/metrics-route.js';
+import { setDefaultRunLogger } from '../run.js';
+import { recoverLeftovers } from '../roots/chroot.js';
+import { existsSync } from 'node:fs';
 
 export interface Daemon {
   inventory: Inventory;
@@ -23,6 +26,8 @@ export interface Daemon {
 
 export async function startDaemon(config: SiderealConfig, logger: Logger): Promise<Daemon> {
   const startedAt = Date.now();
+  setDefaultRunLogger(logger.child({ svc: 'run' }));
+  await recoverRoots(config.roots.dir, logger);
   const inv = Inventory.open(config.dataDir, networkPolicy(config));
   const closers: Array<() => Promise<void>> = [async () => inv.close()];
   const close = async () => {
@@ -125,5 +130,18 @@ async function startService<T>(name: string, start: () => Promise<T>): Promise<T
     return await start();
   } catch (e) {
     throw new Error(`${name}: cannot start: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * A build or a `root exec` killed with the daemon (or kill -9) leaves
+ * /proc, /sys, /dev/pts mounted in a root tree, processes running in it and
+ * policy-rc.d in place: undo all of it before serving, and say so.
+ */
+async function recoverRoots(dir: string, logger: Logger): Promise<void> {
+  if (!existsSync(dir)) return;
+  const report = await recoverLeftovers(dir, { logger });
+  if (report.unmounted.length || report.killed.length || report.policyRemoved.length) {
+    logger.warn({ rootsDir: dir, ...report }, 'recovered root trees left by a crash');
   }
 }

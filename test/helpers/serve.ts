@@ -46,8 +46,15 @@ export interface Served {
   stop(): Promise<number | undefined>;
 }
 
-export async function startServe(ns: string, config: string): Promise<Served> {
-  const proc = nsSpawn(ns, process.execPath, [siderealBin, '--config', config, 'serve'], { buffer: false, stdin: 'ignore' });
+/**
+ * `ns` null: on this host, for a daemon with DHCP and TFTP off that listens on loopback only
+ * (and must share this mount namespace: `ip netns exec` gives its command a mount namespace of its own).
+ */
+export async function startServe(ns: string | null, config: string): Promise<Served> {
+  const argv = [siderealBin, '--config', config, 'serve'];
+  const proc = ns
+    ? nsSpawn(ns, process.execPath, argv, { buffer: false, stdin: 'ignore' })
+    : execa(process.execPath, argv, { reject: false, buffer: false, stdin: 'ignore' });
   const lines: Array<Record<string, unknown>> = [];
   let partial = '';
   let exited = false;
