@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { writeFileSync, mkdtempSync } from 'node:fs';
+import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { validateConfig, loadConfig, ConfigError } from '../../server/config/config.js';
@@ -65,6 +65,7 @@ describe('config', () => {
     writeFileSync(f, 'dhcp: [unclosed\n');
     expect(() => loadConfig(f)).toThrow(/bad\.yaml is not valid YAML/);
     expect(() => loadConfig(join(dir, 'missing.yaml'))).toThrow(/cannot read/);
+    rmSync(dir, { recursive: true, force: true });
   });
 });
 
