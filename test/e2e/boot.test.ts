@@ -70,6 +70,18 @@ function expectServed(files: string[], wanted: string): void {
   expect(files.some((f) => f === wanted || f.endsWith('/' + wanted)), `${wanted} in ${JSON.stringify(files)}`).toBe(true);
 }
 
+function httpFiles(r: BootRunResult): string[] {
+  return (r.events ?? []).filter((e) => e.stage === 'http').map((e) => String(e.detail.file));
+}
+
+/** Boot one lab node from `sidereal serve` on its own tap, into its own work dir. */
+function bootFromSidereal(node: LabNode, firmware: 'bios' | 'uefi', tap: number, dir: string): Promise<BootRunResult> {
+  return bootAgainst({
+    server: 'sidereal', firmware, uefiRom: 'none', net, tap: net.taps[tap], assets, node,
+    workDir: path.join(work, dir), timeoutMs: BOOT_TIMEOUT_MS,
+  });
+}
+
 function describeFailure(r: BootRunResult): string {
   return `${r.error ?? ''}\n--- serial (tail) ---\n${r.serial.slice(-3000)}\n--- server log (tail) ---\n${r.serverLog.slice(-3000)}`;
 }
@@ -78,10 +90,7 @@ describe.skipIf(!runnable && !process.env.CI)('network boot from sidereal serve 
   it('BIOS: SeaBIOS + iPXE ROM boots pxelinux -> menu -> kernel to the marker', async (ctx) => {
     if (!ready) ctx.skip();
     const node: LabNode = { mac: '52:54:00:77:00:10', ip: '10.77.0.10', hostname: 'e2e-bios' };
-    const r = await bootAgainst({
-      server: 'sidereal', firmware: 'bios', net, tap: net.taps[0], assets, node,
-      workDir: path.join(work, 'bios'), timeoutMs: BOOT_TIMEOUT_MS,
-    });
+    const r = await bootFromSidereal(node, 'bios', 0, 'bios');
     expect(r.ok, describeFailure(r)).toBe(true);
     expect(r.markerLine).toContain(`hostname=${node.hostname}`);
     expect(r.markerLine).toContain(`sidereal.hostname=${node.hostname}`);
@@ -98,10 +107,7 @@ describe.skipIf(!runnable && !process.env.CI)('network boot from sidereal serve 
   it.skipIf(!existsSync(OVMF_CODE) && !process.env.CI)('UEFI: OVMF PXE boots efi64/syslinux.efi -> menu -> kernel to the marker', async (ctx) => {
     if (!ready) ctx.skip();
     const node: LabNode = { mac: '52:54:00:77:00:11', ip: '10.77.0.11', hostname: 'e2e-uefi' };
-    const r = await bootAgainst({
-      server: 'sidereal', firmware: 'uefi', uefiRom: 'none', net, tap: net.taps[1], assets, node,
-      workDir: path.join(work, 'uefi'), timeoutMs: BOOT_TIMEOUT_MS,
-    });
+    const r = await bootFromSidereal(node, 'uefi', 1, 'uefi');
     expect(r.ok, describeFailure(r)).toBe(true);
     expect(r.markerLine).toContain(`hostname=${node.hostname}`);
 
@@ -119,13 +125,10 @@ describe.skipIf(!runnable && !process.env.CI)('network boot from sidereal serve 
   it('BIOS, loader ipxe: iPXE fetches its script, kernel and initrd over HTTP (no TFTP)', async (ctx) => {
     if (!ready) ctx.skip();
     const node: LabNode = { mac: '52:54:00:77:00:12', ip: '10.77.0.12', hostname: 'e2e-ipxe', loader: 'ipxe' };
-    const r = await bootAgainst({
-      server: 'sidereal', firmware: 'bios', net, tap: net.taps[2], assets, node,
-      workDir: path.join(work, 'ipxe'), timeoutMs: BOOT_TIMEOUT_MS,
-    });
+    const r = await bootFromSidereal(node, 'bios', 2, 'ipxe');
     expect(r.ok, describeFailure(r)).toBe(true);
     expect(r.markerLine).toContain(`hostname=${node.hostname}`);
-    const http = (r.events ?? []).filter((e) => e.stage === 'http').map((e) => String(e.detail.file));
+    const http = httpFiles(r);
     expect(http).toEqual([`boot/${node.mac}.ipxe`, labKernelName(assets), labInitrdName(assets)]);
     expect(tftpFiles(r)).toEqual([]);
   }, TEST_TIMEOUT_MS);
@@ -133,15 +136,12 @@ describe.skipIf(!runnable && !process.env.CI)('network boot from sidereal serve 
   it('BIOS, loader lpxelinux: menu over TFTP, kernel and initrd over HTTP', async (ctx) => {
     if (!ready) ctx.skip();
     const node: LabNode = { mac: '52:54:00:77:00:13', ip: '10.77.0.13', hostname: 'e2e-lpx', loader: 'lpxelinux' };
-    const r = await bootAgainst({
-      server: 'sidereal', firmware: 'bios', net, tap: net.taps[3], assets, node,
-      workDir: path.join(work, 'lpxelinux'), timeoutMs: BOOT_TIMEOUT_MS,
-    });
+    const r = await bootFromSidereal(node, 'bios', 3, 'lpxelinux');
     expect(r.ok, describeFailure(r)).toBe(true);
     const files = tftpFiles(r);
     expectServed(files, 'lpxelinux.0');
     expectServed(files, `pxelinux.cfg/${pxelinuxMacName(node.mac)}`);
-    const http = (r.events ?? []).filter((e) => e.stage === 'http').map((e) => String(e.detail.file));
+    const http = httpFiles(r);
     expect(http).toContain(labKernelName(assets));
     expect(http).toContain(labInitrdName(assets));
   }, TEST_TIMEOUT_MS);

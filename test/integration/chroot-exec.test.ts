@@ -4,11 +4,12 @@
  * success, failure, throw, abort and after a kill -9 (recoverLeftovers).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir, readdir, readlink, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { alive } from '../helpers/procs.js';
 import { POLICY_RC_D, execInChroot, recoverLeftovers, rootExec, withChroot } from '../../server/roots/chroot.js';
 import { mountsUnder, readMountinfo, unmountAll } from '../../server/roots/mounts.js';
 import { run } from '../../server/run.js';
@@ -48,14 +49,6 @@ async function processesIn(dir: string): Promise<number[]> {
   return out;
 }
 
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return false;
-  }
-}
 
 async function waitFor(cond: () => boolean | Promise<boolean>, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;

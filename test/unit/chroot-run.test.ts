@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
+import { alive } from '../helpers/procs.js';
 import { run, RunError } from '../../server/run.js';
 
 function capture() {
@@ -15,15 +15,6 @@ function capture() {
   return { logger: pino({ level: 'info' }, stream), lines };
 }
 
-/** Running (a zombie waiting for a lazy init to reap it counts as dead). */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
-  } catch {
-    return false;
-  }
-}
 
 describe('run(): the one logged wrapper for external commands', () => {
   it('returns output and exit code, logs one line {cmd, args, exitCode, ms}', async () => {
