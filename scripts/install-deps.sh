@@ -11,7 +11,7 @@ PACKAGES=(
   # packet decoding, namespaces, initrd building
   tshark iproute2 cpio kmod procps
   # the root builder (dracut runs inside the root it builds, not on the host)
-  debootstrap
+  debootstrap mmdebstrap
   # native addons (better-sqlite3, the SO_BINDTODEVICE helper)
   build-essential python3
 )

@@ -31,7 +31,46 @@ export class ApiUnreachableError extends Error {
 
 export interface ApiTransport {
   call<T = unknown>(method: string, path: string, body?: unknown): Promise<T>;
+  /** GET a text/event-stream and hand each event over as it arrives; resolves when the server ends it. */
+  events(path: string, onEvent: (event: string, data: unknown) => void, signal?: AbortSignal): Promise<void>;
+  /** GET a text/plain resource (a build log). */
+  text(path: string): Promise<string>;
   close(): Promise<void>;
+}
+
+/**
+ * Server-sent events from a byte stream: `event:` and `data:` lines, a blank line ends one;
+ * comment lines (`: keepalive`) are skipped. Data is JSON here (every Sidereal stream sends JSON).
+ */
+export async function readEventStream(chunks: AsyncIterable<Uint8Array | string>, onEvent: (event: string, data: unknown) => void): Promise<void> {
+  const decoder = new TextDecoder();
+  let buf = '';
+  let event = 'message';
+  let data: string[] = [];
+  for await (const chunk of chunks) {
+    buf += typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true });
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl).replace(/\r$/, '');
+      buf = buf.slice(nl + 1);
+      if (line === '') {
+        if (data.length > 0) {
+          const text = data.join('\n');
+          let parsed: unknown = text;
+          try { parsed = JSON.parse(text); } catch { /* plain text data */ }
+          onEvent(event, parsed);
+        }
+        event = 'message';
+        data = [];
+      } else if (line.startsWith(':')) {
+        continue;
+      } else if (line.startsWith('event:')) {
+        event = line.slice(6).trim();
+      } else if (line.startsWith('data:')) {
+        data.push(line.slice(5).replace(/^ /, ''));
+      }
+    }
+  }
 }
 
 function parse(status: number, text: string): unknown {
@@ -66,6 +105,35 @@ export function httpTransport(url: string, token: string): ApiTransport {
       }
       return parse(res.status, await res.text()) as T;
     },
+    async text(path) {
+      let res: Response;
+      try {
+        res = await fetch(base + path, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(60_000) });
+      } catch (e) {
+        const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message;
+        throw new ApiUnreachableError(`cannot reach the API at ${base} (${cause})`);
+      }
+      const text = await res.text();
+      if (res.status >= 400) parse(res.status, text);
+      return text;
+    },
+    async events(path, onEvent, signal) {
+      let res: Response;
+      try {
+        // No timeout: a build's stream lasts as long as the build (the server sends keepalives).
+        res = await fetch(base + path, { headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' }, signal });
+      } catch (e) {
+        if (signal?.aborted) return;
+        const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message;
+        throw new ApiUnreachableError(`cannot reach the API at ${base} (${cause})`);
+      }
+      if (res.status >= 400 || !res.body) parse(res.status, await res.text());
+      try {
+        await readEventStream(res.body as unknown as AsyncIterable<Uint8Array>, onEvent);
+      } catch (e) {
+        if (!signal?.aborted) throw new ApiUnreachableError(`the event stream from ${base} broke: ${(e as Error).message}`);
+      }
+    },
     close: async () => {},
   };
 }
@@ -81,6 +149,26 @@ export function localTransport(inv: Inventory, config: SiderealConfig, actor: st
         ...(body === undefined ? {} : { payload: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
       });
       return parse(r.statusCode, r.body) as T;
+    },
+    async text(path) {
+      app ??= buildApiApp(inv, config, silentLogger(), { localActor: actor });
+      const r = await app.inject({ method: 'GET', url: path });
+      if (r.statusCode >= 400) parse(r.statusCode, r.body);
+      return r.body;
+    },
+    async events(path, onEvent, signal) {
+      app ??= buildApiApp(inv, config, silentLogger(), { localActor: actor });
+      const r = await app.inject({ method: 'GET', url: path, payloadAsStream: true, ...(signal ? { signal } : {}) });
+      if (r.statusCode >= 400) {
+        let text = '';
+        for await (const c of r.stream()) text += String(c);
+        parse(r.statusCode, text);
+      }
+      try {
+        await readEventStream(r.stream() as AsyncIterable<Uint8Array>, onEvent);
+      } catch (e) {
+        if (!signal?.aborted) throw e;
+      }
     },
     close: async () => { await app?.close(); },
   };

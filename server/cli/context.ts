@@ -34,6 +34,11 @@ export interface CliContext {
   inventory(): Inventory;
   /** The admin API: over HTTP, or in this process with --offline. */
   api: ApiTransport['call'];
+  /** A server-sent event stream of the API (a build's progress). */
+  events: ApiTransport['events'];
+  text: ApiTransport['text'];
+  /** --offline: the API runs in this process (a build then runs here too). */
+  offline: boolean;
   close(): Promise<void>;
 }
 
@@ -70,6 +75,9 @@ export function createContext(opts: GlobalOptions): CliContext {
     config: loadCfg,
     inventory,
     api: (method, url, body) => (transport ??= connect()).call(method, url, body),
+    events: (url, onEvent, signal) => (transport ??= connect()).events(url, onEvent, signal),
+    text: (url) => (transport ??= connect()).text(url),
+    offline: opts.offline,
     async close() {
       await transport?.close();
       inv?.close();

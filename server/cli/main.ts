@@ -11,6 +11,7 @@ import { ConfigError } from '../config/config.js';
 import { InventoryError } from '../inventory/index.js';
 import { machineCommand } from './machine.js';
 import { rootCommand } from './root.js';
+import { BUILD_HELP } from './root-build.js';
 import { groupCommand } from './group.js';
 import { explainCommand } from './explain.js';
 import { serveCommand } from './serve.js';
@@ -34,6 +35,7 @@ const HELP = `usage: sidereal [--config FILE] [--url URL] [--token TOKEN] [--off
   root exec NAME -- CMD [ARG...]     run a command in the root's tree (chroot, proc/sys/devpts bound,
                                      services blocked), on the server; exits with the command's code
   root shell NAME                    an interactive shell there (the SIDUS \`sidus\` alias)
+${BUILD_HELP}
   discovered list | adopt MAC [--hostname H] [--ip A] [--group G] [--root R]
   explain MAC --arch bios|efi32|efi64|http|ipxe   what DHCP answers and the menu it leads to
   token create --name N [--role admin|read] | list | revoke NAME   (on the server, on the inventory file)
@@ -108,7 +110,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof UsageError) { process.stderr.write(`usage: sidereal ${e.message}\n`); return EXIT.usage; }
     if (e instanceof ApiCallError) {
-      const code = e.status === 401 || e.status === 403 ? EXIT.auth : e.status >= 500 ? EXIT.unavailable : EXIT.refused;
+      const code = e.status === 401 || e.status === 403 ? EXIT.auth : e.status >= 500 && e.status !== 507 ? EXIT.unavailable : EXIT.refused;
       return fail(code, e.body);
     }
     if (e instanceof ApiUnreachableError) return fail(EXIT.unavailable, { error: 'unreachable', field: null, message: e.message });

@@ -7,6 +7,7 @@ import { createLogger } from '../log.js';
 import { rootExec, rootShell } from '../roots/chroot.js';
 import { abortOnSignals, setDefaultRunLogger } from '../run.js';
 import type { Root } from '../inventory/index.js';
+import { rootBuildCommand } from './root-build.js';
 
 export async function rootCommand(ctx: CliContext, args: string[]): Promise<number> {
   const [sub, ...rest] = args;
@@ -40,8 +41,10 @@ export async function rootCommand(ctx: CliContext, args: string[]): Promise<numb
     case 'exec':
     case 'shell':
       return maintain(ctx, sub, rest);
+    case 'build': case 'builds': case 'cancel': case 'log': case 'generations': case 'rollback':
+      return rootBuildCommand(ctx, sub, rest);
     default:
-      throw new UsageError('root add|list|rm|exec|shell');
+      throw new UsageError('root add|list|rm|exec|shell|build|builds|cancel|log|generations|rollback');
   }
 }
 

@@ -5,7 +5,8 @@
  * is here: where to listen, the network's shape, where files are.
  */
 import { readFileSync } from 'node:fs';
-import { isAbsolute } from 'node:path';
+import path, { isAbsolute } from 'node:path';
+import { installDir } from '../install-dir.js';
 import { parse as parseYaml } from 'yaml';
 import type { ClientArch, Loader, BootMode } from '../boot/types.js';
 import {
@@ -43,7 +44,7 @@ export interface SiderealConfig {
   api: { enabled: boolean; listen: string; port: number };
   nfs: { server: string; options: string };
   /** Where root trees (one folder per root, a `gen-*` per build, `current`) and the builds' package cache live. */
-  roots: { dir: string; cacheDir: string };
+  roots: { dir: string; cacheDir: string; recipes: string };
   boot: {
     /** Boot file per client architecture (option 93); groups may override. */
     files: Record<ClientArch, string>;
@@ -107,7 +108,7 @@ export function validateConfig(doc: unknown): SiderealConfig {
   const nfsObj = section(doc, 'nfs', '', false) ?? {};
   rejectUnknownKeys(nfsObj, ['server', 'options'], 'nfs');
   const rootsObj = section(doc, 'roots', '', false) ?? {};
-  rejectUnknownKeys(rootsObj, ['dir', 'cacheDir'], 'roots');
+  rejectUnknownKeys(rootsObj, ['dir', 'cacheDir', 'recipes'], 'roots');
   const logObj = section(doc, 'log', '', false) ?? {};
   rejectUnknownKeys(logObj, ['level'], 'log');
 
@@ -138,6 +139,8 @@ export function validateConfig(doc: unknown): SiderealConfig {
     roots: {
       dir: rootsObj.dir === undefined ? '/srv/sidereal/roots' : absPath(rootsObj, 'dir', 'roots'),
       cacheDir: rootsObj.cacheDir === undefined ? '/var/cache/sidereal-build' : absPath(rootsObj, 'cacheDir', 'roots'),
+      // `root build NAME` reads <recipes>/NAME.yaml; by default the recipes shipped with Sidereal.
+      recipes: rootsObj.recipes === undefined ? path.join(installDir(), 'roots') : absPath(rootsObj, 'recipes', 'roots'),
     },
     boot: bootSection(section(doc, 'boot', '', false) ?? {}),
     log: { level: oneOf(logObj, 'level', 'log', ['trace', 'debug', 'info', 'warn', 'error', 'fatal'], 'info') },

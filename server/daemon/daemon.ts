@@ -18,9 +18,11 @@ import { registerMetricsRoute } from '../http/metrics-route.js';
 import { setDefaultRunLogger } from '../run.js';
 import { recoverLeftovers } from '../roots/chroot.js';
 import { existsSync } from 'node:fs';
+import { BuildJobs } from '../roots/jobs.js';
 
 export interface Daemon {
   inventory: Inventory;
+  jobs: BuildJobs;
   close(): Promise<void>;
 }
 
@@ -30,6 +32,12 @@ export async function startDaemon(config: SiderealConfig, logger: Logger): Promi
   await recoverRoots(config.roots.dir, logger);
   const inv = Inventory.open(config.dataDir, networkPolicy(config));
   const closers: Array<() => Promise<void>> = [async () => inv.close()];
+  // Builds a crash left running are marked failed and their half-built generations removed,
+  // after recoverRoots undid their mounts; a running build is cancelled (and cleaned) on close.
+  const jobs = new BuildJobs(inv, config, logger.child({ svc: 'build' }));
+  const interrupted = await jobs.recover();
+  if (interrupted.length > 0) logger.warn({ builds: interrupted.map((b) => b.id) }, 'builds interrupted by a crash marked failed');
+  closers.push(() => jobs.close());
   const close = async () => {
     for (const c of closers.reverse()) await c().catch((e) => logger.error({ err: e }, 'close failed'));
   };
@@ -112,7 +120,7 @@ export async function startDaemon(config: SiderealConfig, logger: Logger): Promi
         http: { url: config.http.publicUrl },
         api: { listen: config.api.listen, port: config.api.port },
       };
-      const api = buildApiApp(inv, config, logger.child({ svc: 'api' }), { runtime: { startedAt, services } });
+      const api = buildApiApp(inv, config, logger.child({ svc: 'api' }), { runtime: { startedAt, services }, jobs });
       // Prometheus scrapes the admin listener (loopback by default), not the network the nodes share.
       registerMetricsRoute(api, metrics);
       await startService('api', () => api.listen({ host: config.api.listen, port: config.api.port }));
@@ -122,7 +130,7 @@ export async function startDaemon(config: SiderealConfig, logger: Logger): Promi
     await close();
     throw e;
   }
-  return { inventory: inv, close };
+  return { inventory: inv, jobs, close };
 }
 
 async function startService<T>(name: string, start: () => Promise<T>): Promise<T> {

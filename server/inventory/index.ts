@@ -14,6 +14,7 @@ import { Events } from './events.js';
 import { Tokens } from './tokens.js';
 import { Audit } from './audit.js';
 import { DiscoveredMachines } from './discovered.js';
+import { Builds } from './builds.js';
 import type { NetworkPolicy } from './checks.js';
 
 export { InventoryError } from './errors.js';
@@ -25,6 +26,7 @@ export type { BootEvent } from './events.js';
 export type { TokenInfo, Role } from './tokens.js';
 export type { AuditEntry } from './audit.js';
 export type { Discovered, Sighting } from './discovered.js';
+export type { Build, BuildState, BuildOutcome } from './builds.js';
 export type { NetworkPolicy } from './checks.js';
 export { parseMac } from './machines.js';
 
@@ -37,6 +39,7 @@ export class Inventory {
   readonly tokens: Tokens;
   readonly audit: Audit;
   readonly discovered: DiscoveredMachines;
+  readonly builds: Builds;
 
   /**
    * `eventsDb`: a second connection to the same file for boot events, which
@@ -52,6 +55,7 @@ export class Inventory {
     this.tokens = new Tokens(db);
     this.audit = new Audit(db);
     this.discovered = new DiscoveredMachines(db);
+    this.builds = new Builds(db);
   }
 
   static open(dataDir: string, network?: NetworkPolicy): Inventory {

@@ -13,12 +13,11 @@
  * On failure or abort the generation is removed (after unmounting) and `current` is untouched;
  * the error (BuildError) names the failing step.
  */
-import { chmod, copyFile, cp, lstat, mkdir, readdir, realpath, rename, rm, stat, symlink, unlink, writeFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { chmod, cp, lstat, mkdir, readdir, rm, stat, symlink, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { run, type RunStream } from '../run.js';
+import { installDir } from '../install-dir.js';
 import { execInChroot, withChroot, type ChrootContext } from './chroot.js';
 import { bindMount, mountsUnder, unmountAll } from './mounts.js';
 import {
@@ -26,20 +25,12 @@ import {
   type Action, type Bind, type BuildStep, type PublishAction, type StepId,
 } from './plan.js';
 import type { Recipe } from './recipe.js';
-import { buildingMarker, createGeneration, prune, removeGeneration, rootDir, switchCurrent, CURRENT } from './generations.js';
+import { buildingMarker, createGeneration, prune, removeGeneration } from './generations.js';
+import { activateGeneration, writeGenerationInfo, type Register } from './publish.js';
+import { inTree } from './tree-path.js';
+import { BUILD_TAG, ownerToken } from './owner.js';
 
-export interface PublishedRoot {
-  name: string;
-  arch: Recipe['arch'];
-  /** File names in the TFTP root. */
-  kernel: string;
-  initrd: string;
-  /** `<rootsDir>/<name>/current`: what the NFS export serves. */
-  nfsPath: string;
-  generation: string;
-  kernelArgs: string;
-  overlay: Recipe['overlay'];
-}
+export type { PublishedRoot } from './publish.js';
 
 export interface BuildOptions {
   recipe: Recipe;
@@ -57,7 +48,11 @@ export interface BuildOptions {
   /** Where relative `copy-in` sources are (default: the Sidereal install directory). */
   installDir?: string;
   /** Register the root in the inventory (Roots.put) before `current` is switched. */
-  register?: (root: PublishedRoot) => void | Promise<void>;
+  register?: Register;
+  /** Called once the generation directory exists (a job records it, to clean up after a crash). */
+  onGeneration?: (generation: string) => void;
+  /** Kept in the generation's info file. */
+  buildId?: number;
 }
 
 export interface BuildResult {
@@ -101,7 +96,8 @@ export async function buildRoot(opts: BuildOptions): Promise<BuildResult> {
 
   const gen = await createGeneration(rootsDir, recipe.name);
   const marker = buildingMarker(gen.dir);
-  await writeFile(marker, `${process.pid}\n`);
+  await writeFile(marker, `${ownerToken()}\n`);
+  opts.onGeneration?.(gen.name);
   const steps = planBuild(recipe, {
     generationDir: gen.dir, cacheDir, tool,
     ...(opts.keyring ? { keyring: opts.keyring } : {}),
@@ -112,7 +108,7 @@ export async function buildRoot(opts: BuildOptions): Promise<BuildResult> {
   const last = chrootIdx[chrootIdx.length - 1] ?? -1;
 
   const st: RunState = {
-    opts, treeDir: gen.dir, installDir: opts.installDir ?? findInstallDir(), kver: undefined, done: 0, total,
+    opts, treeDir: gen.dir, installDir: opts.installDir ?? installDir(), kver: undefined, done: 0, total,
     published: undefined, current: steps[0]!,
   };
   log(logger, 'info', { root: recipe.name, generation: gen.name, steps: steps.length }, 'root build started');
@@ -193,16 +189,18 @@ async function runAction(st: RunState, step: StepId, a: Action, ctx: ChrootConte
   const { opts, treeDir } = st;
   const { logger, signal } = opts;
   const onLine = (line: string, stream: RunStream) => opts.onLine?.(line, step, stream);
+  // Every process of the build carries the tag, so a daemon restarted after a crash finds and stops them.
+  const tag = { [BUILD_TAG]: treeDir };
   switch (a.kind) {
     case 'exec': {
       if (!a.inChroot) {
-        await run(a.argv, { logger, signal, onLine, reject: true });
+        await run(a.argv, { logger, signal, onLine, reject: true, env: tag });
         return;
       }
       const mounted: string[] = [];
       try {
         for (const b of a.binds ?? []) mounted.push(await bindInto(ctx!.rootDir, b, logger));
-        await execInChroot(ctx!.rootDir, a.argv, { arch: a.arch, env: a.env, signal, logger, onLine, reject: true });
+        await execInChroot(ctx!.rootDir, a.argv, { arch: a.arch, env: { ...a.env, ...tag }, signal, logger, onLine, reject: true });
       } finally {
         // Deepest first; withChroot's unmountAll would catch any left, but the cache is ours to release.
         for (const m of mounted.reverse()) await run(['umount', m], { logger, reject: false });
@@ -210,10 +208,10 @@ async function runAction(st: RunState, step: StepId, a: Action, ctx: ChrootConte
       return;
     }
     case 'initrd':
-      await execInChroot(ctx!.rootDir, a.argv, { arch: a.arch, env: a.env, signal, logger, onLine, reject: true });
+      await execInChroot(ctx!.rootDir, a.argv, { arch: a.arch, env: { ...a.env, ...tag }, signal, logger, onLine, reject: true });
       return;
     case 'check-initrd': {
-      const r = await execInChroot(ctx!.rootDir, a.argv, { arch: a.arch, env: a.env, signal, logger, reject: true });
+      const r = await execInChroot(ctx!.rootDir, a.argv, { arch: a.arch, env: { ...a.env, ...tag }, signal, logger, reject: true });
       const missing = a.mustList.filter((name) => !r.stdout.includes(name));
       if (missing.length > 0) throw new Error(`${a.argv.join(' ')} does not list ${missing.join(', ')}`);
       return;
@@ -249,32 +247,17 @@ async function runAction(st: RunState, step: StepId, a: Action, ctx: ChrootConte
   }
 }
 
+/** Record what the generation publishes beside it, then make it the live one (publish.ts). */
 async function publish(st: RunState, a: PublishAction): Promise<{ kernel: string; initrd: string }> {
   const { opts, treeDir } = st;
-  const tftpRoot = path.resolve(opts.tftpRoot);
-  const names: string[] = [];
-  for (const f of a.files) {
-    const src = await inTree(treeDir, f.from, false);
-    if (path.basename(f.name) !== f.name) throw new Error(`not a file name: ${f.name}`);
-    const dst = path.join(tftpRoot, f.name);
-    // Copy under a temporary name, set the mode (dracut writes 0600), then rename over: a node
-    // fetching it meanwhile gets the old file or the new one, whole.
-    const tmp = path.join(tftpRoot, `.${f.name}.${process.pid}.tmp`);
-    await copyFile(src, tmp);
-    await chmod(tmp, f.mode);
-    await rename(tmp, dst);
-    names.push(f.name);
-  }
-  const kernel = names.find((n) => n.startsWith('vmlinuz')) ?? names[0]!;
-  const initrd = names.find((n) => n.startsWith('initrd')) ?? names[1]!;
-  const generation = path.basename(treeDir);
   const rootsDir = path.dirname(path.dirname(treeDir));
-  await opts.register?.({
-    name: a.root, arch: a.arch, kernel, initrd, nfsPath: path.join(rootDir(rootsDir, a.root), CURRENT), generation,
-    kernelArgs: a.kernelArgs, overlay: a.overlay,
+  const generation = path.basename(treeDir);
+  await writeGenerationInfo(rootsDir, generation, {
+    root: a.root, arch: a.arch, kver: st.kver ?? '', kernelArgs: a.kernelArgs, overlay: a.overlay, files: a.files,
+    builtAt: Date.now(), ...(opts.buildId !== undefined ? { buildId: opts.buildId } : {}),
   });
-  await switchCurrent(rootsDir, a.root, generation);
-  return { kernel, initrd };
+  const p = await activateGeneration({ rootsDir, tftpRoot: path.resolve(opts.tftpRoot), name: a.root, generation, register: opts.register });
+  return { kernel: p.kernel, initrd: p.initrd };
 }
 
 /** Bind-mount the host dir `b.host` (created if missing) on `b.root` inside the root; returns the mount point. */
@@ -290,43 +273,6 @@ async function bindInto(root: string, b: Bind, logger?: Logger): Promise<string>
   }
   await bindMount(b.host, target, { logger });
   return target;
-}
-
-/**
- * The host path of `p` (absolute, inside the tree), with every directory on the way checked to
- * stay inside it: a symbolic link is followed only when it resolves inside the tree (usr-merge's
- * lib -> usr/lib), never to the host. `create`: missing directories are made (0755). The last
- * component is not resolved (it may be a link to replace).
- */
-async function inTree(treeDir: string, p: string, create: boolean): Promise<string> {
-  const root = await realpath(treeDir);
-  const rel = path.posix.normalize(p).replace(/^\/+/, '');
-  const parts = rel.split('/').filter(Boolean);
-  if (parts.length === 0 || parts.includes('..')) throw new Error(`${JSON.stringify(p)} is not a path inside the root`);
-  const leaf = parts.pop()!;
-  let cur = root;
-  for (const part of parts) {
-    const next = path.join(cur, part);
-    let s;
-    try {
-      s = await lstat(next);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || !create) throw e;
-      await mkdir(next, { mode: 0o755 });
-      cur = next;
-      continue;
-    }
-    if (s.isSymbolicLink()) {
-      const real = await realpath(next);
-      if (real !== root && !real.startsWith(`${root}/`)) throw new Error(`refusing ${p}: ${next} leads out of the root (${real})`);
-      cur = real;
-    } else if (s.isDirectory()) {
-      cur = next;
-    } else {
-      throw new Error(`refusing ${p}: ${next} is not a directory`);
-    }
-  }
-  return path.join(cur, leaf);
 }
 
 async function unlinkIfLink(file: string): Promise<void> {
@@ -349,17 +295,6 @@ async function discard(genDir: string, name: string, rootsDir: string, logger?: 
 async function treeBytes(dir: string, logger?: Logger): Promise<number> {
   const r = await run(['du', '-sbx', dir], { logger, reject: false });
   return Number.parseInt(r.stdout.split(/\s/)[0] ?? '', 10) || 0;
-}
-
-/** The Sidereal install directory: the nearest parent of this file with a package.json (works from dist/ too). */
-function findInstallDir(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(path.join(dir, 'package.json'))) return dir;
-    const up = path.dirname(dir);
-    if (up === dir) return process.cwd();
-    dir = up;
-  }
 }
 
 function log(logger: Logger | undefined, level: 'info' | 'warn' | 'error', obj: object, msg: string): void {

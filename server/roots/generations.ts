@@ -102,6 +102,8 @@ export async function removeGeneration(rootsDir: string, name: string, gen: stri
   } catch {
     exists = false;
   }
+  // Its info file (publish.ts) goes first: a generation without it is never activated.
+  await rm(path.join(rootDir(rootsDir, name), `${gen}.json`), { force: true });
   if (!exists) return;
   const mounted = await mountsUnder(dir);
   if (mounted.length > 0) throw new Error(`refusing to remove ${dir}: ${mounted.map((m) => m.mountPoint).join(', ')} still mounted`);

@@ -32,7 +32,7 @@ describe('MAC normalisation', () => {
 describe('inventory', () => {
   it('records its migrations and runs in WAL mode with foreign keys', () => {
     f = makeFixture();
-    expect(f.inv.db.prepare('SELECT version FROM schema_migrations').pluck().all()).toEqual([1, 2]);
+    expect(f.inv.db.prepare('SELECT version FROM schema_migrations').pluck().all()).toEqual([1, 2, 3]);
     expect(f.inv.db.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(f.inv.db.pragma('foreign_keys', { simple: true })).toBe(1);
   });

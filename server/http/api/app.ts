@@ -4,6 +4,7 @@
  *   machines-routes.ts   /machines, /machines/:mac, /machines/:mac/explain, /machines/:mac/events
  *   groups-routes.ts     /groups, /groups/:name
  *   roots-routes.ts      /roots, /roots/:name
+ *   builds-routes.ts     /roots/:name/builds, /builds, /builds/:id/{log,events,cancel}, /roots/:name/{generations,rollback}
  *   discovery-routes.ts  /discovered, /discovered/:mac/adopt
  *   audit-routes.ts      /audit
  *   import-routes.ts     /import
@@ -21,6 +22,8 @@ import { ApiRoutes } from './openapi.js';
 import { registerMachineRoutes } from './machines-routes.js';
 import { registerGroupRoutes } from './groups-routes.js';
 import { registerRootRoutes } from './roots-routes.js';
+import { registerBuildRoutes } from './builds-routes.js';
+import { BuildJobs } from '../../roots/jobs.js';
 import { registerDiscoveryRoutes } from './discovery-routes.js';
 import { registerAuditRoutes } from './audit-routes.js';
 import { registerImportRoutes } from './import-routes.js';
@@ -32,6 +35,7 @@ export interface ApiContext {
   inv: Inventory;
   config: SiderealConfig;
   logger: Logger;
+  jobs: BuildJobs;
   runtime?: ApiOptions['runtime'];
 }
 
@@ -53,6 +57,8 @@ export interface ApiOptions {
   localActor?: string;
   /** What the running daemon serves, for /status; absent when the API runs inside the CLI. */
   runtime?: { startedAt: number; services: Record<string, unknown> };
+  /** The build queue (the daemon's; the CLI's own with --offline). One is made when absent. */
+  jobs?: BuildJobs;
 }
 
 export function buildApiApp(inv: Inventory, config: SiderealConfig, logger: Logger, opts: ApiOptions = {}): FastifyInstance {
@@ -66,10 +72,14 @@ export function buildApiApp(inv: Inventory, config: SiderealConfig, logger: Logg
   registerAuth(app, inv, opts.localActor);
 
   const routes = new ApiRoutes(app);
-  const ctx: ApiContext = { routes, inv, config, logger, runtime: opts.runtime };
+  const jobs = opts.jobs ?? new BuildJobs(inv, config, logger);
+  // Its own queue (the CLI's --offline): a build still running when the app closes is cancelled and cleaned.
+  if (!opts.jobs) app.addHook('onClose', async () => jobs.close());
+  const ctx: ApiContext = { routes, inv, config, logger, jobs, runtime: opts.runtime };
   registerMachineRoutes(ctx);
   registerGroupRoutes(ctx);
   registerRootRoutes(ctx);
+  registerBuildRoutes(ctx);
   registerDiscoveryRoutes(ctx);
   registerAuditRoutes(ctx);
   registerImportRoutes(ctx);

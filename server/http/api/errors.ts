@@ -5,6 +5,9 @@
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { InventoryError } from '../../inventory/index.js';
+import { RecipeError } from '../../roots/recipe.js';
+import { DiskSpaceError } from '../../roots/jobs.js';
+import { RollbackError } from '../../roots/publish.js';
 import type { Logger } from '../../log.js';
 
 export interface ApiErrorBody { error: string; field: string | null; message: string }
@@ -34,6 +37,10 @@ export function toErrorReply(err: unknown, logger: Logger, req: FastifyRequest):
   if (err instanceof InventoryError) {
     return { status: STATUS[err.code], body: { error: err.code, field: err.field, message: err.message.replace(/^[^:]+: /, '') } };
   }
+  // A recipe names its file and key; the disk check says how much it needs; 507: no room.
+  if (err instanceof RecipeError) return { status: 400, body: { error: 'invalid', field: `recipe.${err.key}`, message: err.message } };
+  if (err instanceof DiskSpaceError) return { status: 507, body: { error: 'insufficient_storage', field: 'disk', message: err.message } };
+  if (err instanceof RollbackError) return { status: 409, body: { error: 'conflict', field: err.field, message: err.message } };
   const fe = err as FastifyError;
   if (fe.validation) {
     const field = validationField(fe);
