@@ -25,5 +25,5 @@ installkernel() {
 install() {
     # pre-pivot: the NFS root is mounted read-only on $NEWROOT, nothing has run from it yet.
     inst_hook pre-pivot 90 "$moddir/sidereal-mount.sh"
-    inst_multiple mkdir mount umount
+    inst_multiple mkdir mount umount ip
 }

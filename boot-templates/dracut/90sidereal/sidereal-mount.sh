@@ -9,12 +9,21 @@
 #   sidereal.hostname=NAME            written to /etc/hostname on the overlay (tmpfs mode only:
 #                                     on a read-write root it would change it for everyone).
 #
-# Known issue, not solved here: with network-legacy, dracut's dhclient takes a lease and is then
-# killed at switch-root; when the lease expires the node keeps using the address, but a DHCP
-# server may hand it to another machine. SIDUS patches the lease time to "forever"; Sidereal's
-# DHCP server can give booting nodes a long lease instead (to be decided).
+# In both modes, first: the address the initramfs got by DHCP is made permanent. dracut's
+# dhclient-script gives it the lease time as its lifetime (valid_lft), dhclient is killed at
+# switch-root and nothing renews it, so when the lease ran out the kernel would drop the
+# address from under the NFS root (SIDUS patches the lease to "forever" for the same reason).
+# A registered machine's address is its own (a static lease), so keeping it is safe.
 
 type getarg >/dev/null 2>&1 || . /lib/dracut-lib.sh
+
+ip -4 -o addr show scope global dynamic 2>/dev/null | while read -r _ dev _ cidr _; do
+    if ip addr change "$cidr" brd + dev "$dev" valid_lft forever preferred_lft forever; then
+        info "sidereal: $cidr on $dev kept for good (no DHCP renewal after switch-root)"
+    else
+        warn "sidereal: cannot make $cidr on $dev permanent: it expires with its lease"
+    fi
+done
 
 mode=$(getarg sidereal.overlay=)
 [ -z "$mode" ] && mode=tmpfs
