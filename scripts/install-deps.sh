@@ -12,6 +12,8 @@ PACKAGES=(
   tshark iproute2 cpio kmod procps
   # the root builder (dracut runs inside the root it builds, not on the host)
   debootstrap mmdebstrap
+  # NFS for the lab and tests: nfs-ganesha in user space (this kernel has no nfsd); exportfs for the kernel backend
+  nfs-ganesha nfs-ganesha-vfs nfs-kernel-server libnfs-utils
   # native addons (better-sqlite3, the SO_BINDTODEVICE helper)
   build-essential python3
 )

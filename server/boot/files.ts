@@ -13,7 +13,7 @@ import type { SiderealConfig } from '../config/config.js';
 import type { Inventory } from '../inventory/index.js';
 import type { ServedFile } from './types.js';
 import { planFor } from './decide.js';
-import { renderPxelinuxMenu, renderIpxeScript } from './render.js';
+import { renderPxelinuxMenu, renderIpxeScript, bootTarget } from './render.js';
 import { resolveStatic } from '../tftp/files.js';
 import { normalizeMac } from '../inventory/mac.js';
 
@@ -34,7 +34,8 @@ export function serveBootPath(inv: Inventory, config: SiderealConfig, requested:
 
 function menuFile(inv: Inventory, config: SiderealConfig, name: string): ServedFile {
   if (name === 'default') {
-    return { kind: 'virtual', content: Buffer.from(renderPxelinuxMenu(planFor(inv, config, ''), config)) };
+    const plan = planFor(inv, config, '');
+    return { kind: 'virtual', content: Buffer.from(renderPxelinuxMenu(plan, config)), boots: bootTarget(plan) };
   }
   const m = MAC_MENU.exec(name);
   if (!m) return { kind: 'missing', reason: 'not found' };
@@ -47,10 +48,11 @@ function menuFile(inv: Inventory, config: SiderealConfig, name: string): ServedF
   const plan = planFor(inv, config, mac);
   // Unknown MAC: "not found" makes pxelinux go on to `default`, the menu for unknown clients.
   if (!plan.known) return { kind: 'missing', reason: `not found: ${mac} is not registered` };
-  return { kind: 'virtual', content: Buffer.from(renderPxelinuxMenu(plan, config)), mac };
+  return { kind: 'virtual', content: Buffer.from(renderPxelinuxMenu(plan, config)), mac, boots: bootTarget(plan) };
 }
 
 /** `/boot/<mac>.ipxe`: the iPXE script of a machine (unknown MACs get the defaults' script). */
 export function ipxeScriptFor(inv: Inventory, config: SiderealConfig, mac: string): ServedFile {
-  return { kind: 'virtual', content: Buffer.from(renderIpxeScript(planFor(inv, config, mac), config)), mac };
+  const plan = planFor(inv, config, mac);
+  return { kind: 'virtual', content: Buffer.from(renderIpxeScript(plan, config)), mac, boots: bootTarget(plan) };
 }

@@ -10,6 +10,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { SiderealConfig } from '../config/config.js';
 import type { BootPlan } from './decide.js';
+import type { BootTarget } from './types.js';
+import { resolveTree } from '../nfs/wanted.js';
 
 function templatesDir(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
@@ -39,6 +41,16 @@ export interface BootEntry {
   append: string;
 }
 
+/**
+ * The tree the plan boots: the root's `current` resolved to its generation, so a node mounts
+ * (and the exports keep) one generation for as long as it runs, whatever rebuilds happen.
+ */
+export function bootTarget(plan: BootPlan): BootTarget | undefined {
+  const root = plan.rootRecord;
+  if (plan.bootMode.value === 'local' || !root) return undefined;
+  return { root: root.name, nfsPath: resolveTree(root.nfsPath) ?? root.nfsPath, mode: plan.bootMode.value };
+}
+
 /** The entry a plan boots, or why it boots the local disk instead. */
 export function bootEntry(plan: BootPlan, config: SiderealConfig): { entry?: BootEntry; problem?: string } {
   if (plan.bootMode.value === 'local') return {};
@@ -51,7 +63,7 @@ export function bootEntry(plan: BootPlan, config: SiderealConfig): { entry?: Boo
   const args = [
     `initrd=${lpx ? url(root.initrd) : root.initrd}`,
     'ip=dhcp',
-    `root=nfs:${config.nfs.server}:${root.nfsPath}:${config.nfs.options}`,
+    `root=nfs:${config.nfs.server}:${bootTarget(plan)!.nfsPath}:${config.nfs.options}`,
     maintenance ? 'rw' : 'ro',
     // Read by the dracut module: a tmpfs overlay for shared nodes, none for the one read-write node.
     `sidereal.overlay=${maintenance ? 'none' : 'tmpfs'}`,

@@ -52,8 +52,16 @@ export interface Reservation {
 
 export type BootStage = 'dhcp' | 'tftp' | 'http' | 'kernel' | 'nfs' | 'booted';
 
+/** The tree a menu or script sends a machine to: the NFS export manager keeps it exported while the machine may run it. */
+export interface BootTarget {
+  root: string;
+  /** The generation directory itself (`current` resolved when the menu was made). */
+  nfsPath: string;
+  mode: 'root' | 'maintenance';
+}
+
 /** What the boot decision answers to the TFTP and HTTP servers for a path; `mac` is the machine it is for, when known (for logs and events). */
 export type ServedFile =
   | { kind: 'static'; path: string; mac?: string }    // absolute path on disk, already checked to be inside its root
-  | { kind: 'virtual'; content: Buffer; mac?: string } // rendered on the fly (menus, iPXE scripts)
+  | { kind: 'virtual'; content: Buffer; mac?: string; boots?: BootTarget } // rendered on the fly (menus, iPXE scripts)
   | { kind: 'missing'; reason: string };

@@ -17,7 +17,16 @@ export async function statusCommand(ctx: CliContext): Promise<number> {
   }
   ctx.out(`server    ${s.serverAddress}${s.interface ? ` on ${s.interface}` : ''}`);
   ctx.out(`daemon    ${s.daemon.running ? `running for ${s.daemon.uptimeSeconds} s` : 'not reached (--offline)'}`);
-  for (const [name, v] of Object.entries(s.daemon.services ?? {})) ctx.out(`  ${name.padEnd(6)}  ${v === null ? 'disabled' : JSON.stringify(v)}`);
+  for (const [name, v] of Object.entries(s.daemon.services ?? {})) {
+    if (name === 'nfs' && v) {
+      const n = v as { backend: string; ok: boolean; error: string | null; exports: Array<{ path: string; clients: Array<{ match: string; access: string }> }>; problems: Array<{ message: string }> };
+      ctx.out(`  nfs     ${n.backend === 'none' ? 'not managed (nfs.backend: none)' : `${n.backend}: ${n.ok ? 'applied' : `FAILING: ${n.error}`}`}`);
+      for (const e of n.exports) ctx.out(`          ${e.path}  ${e.clients.map((c) => `${c.match}(${c.access})`).join(' ')}`);
+      for (const p of n.problems) ctx.out(`          problem: ${p.message}`);
+      continue;
+    }
+    ctx.out(`  ${name.padEnd(6)}  ${v === null ? 'disabled' : JSON.stringify(v)}`);
+  }
   ctx.out(`inventory ${Object.entries(s.inventory).map(([k, v]) => `${v} ${k}`).join(', ')}`);
   return 0;
 }

@@ -42,7 +42,21 @@ export interface SiderealConfig {
   http: { listen: string; port: number; publicUrl: string };
   /** The admin API: loopback by default, apart from the boot HTTP server nodes reach. */
   api: { enabled: boolean; listen: string; port: number };
-  nfs: { server: string; options: string };
+  nfs: {
+    server: string;
+    options: string;
+    /**
+     * Who serves the roots: `kernel` (exports.d + exportfs), `ganesha` (an included EXPORT file,
+     * then SIGHUP), `none` (Sidereal exports nothing; the admin does).
+     */
+    backend: 'kernel' | 'ganesha' | 'none';
+    /** kernel: the file Sidereal owns under /etc/exports.d. */
+    exportsFile: string;
+    /** ganesha: the file of EXPORT blocks Sidereal owns (`%include` it from ganesha.conf) and ganesha's pid file. */
+    ganesha: { exportsFile: string; pidFile: string };
+    /** An extra share for the nodes (SIDUS's /home), read-write to the served subnets. */
+    home?: { path: string };
+  };
   /** Where root trees (one folder per root, a `gen-*` per build, `current`) and the builds' package cache live. */
   roots: { dir: string; cacheDir: string; recipes: string };
   boot: {
@@ -106,7 +120,11 @@ export function validateConfig(doc: unknown): SiderealConfig {
   const apiObj = section(doc, 'api', '', false) ?? {};
   rejectUnknownKeys(apiObj, ['enabled', 'listen', 'port'], 'api');
   const nfsObj = section(doc, 'nfs', '', false) ?? {};
-  rejectUnknownKeys(nfsObj, ['server', 'options'], 'nfs');
+  rejectUnknownKeys(nfsObj, ['server', 'options', 'backend', 'exportsFile', 'ganesha', 'home'], 'nfs');
+  const ganeshaObj = section(nfsObj, 'ganesha', 'nfs', false) ?? {};
+  rejectUnknownKeys(ganeshaObj, ['exportsFile', 'pidFile'], 'nfs.ganesha');
+  const homeObj = section(nfsObj, 'home', 'nfs', false);
+  if (homeObj) rejectUnknownKeys(homeObj, ['path'], 'nfs.home');
   const rootsObj = section(doc, 'roots', '', false) ?? {};
   rejectUnknownKeys(rootsObj, ['dir', 'cacheDir', 'recipes'], 'roots');
   const logObj = section(doc, 'log', '', false) ?? {};
@@ -135,6 +153,13 @@ export function validateConfig(doc: unknown): SiderealConfig {
     nfs: {
       server: nfsObj.server === undefined ? serverAddress : ipv4(nfsObj, 'server', 'nfs'),
       options: str(nfsObj, 'options', 'nfs', DEFAULT_NFS_OPTIONS)!,
+      backend: oneOf(nfsObj, 'backend', 'nfs', ['kernel', 'ganesha', 'none'], 'none'),
+      exportsFile: nfsObj.exportsFile === undefined ? '/etc/exports.d/sidereal.exports' : absPath(nfsObj, 'exportsFile', 'nfs'),
+      ganesha: {
+        exportsFile: ganeshaObj.exportsFile === undefined ? '/etc/ganesha/sidereal-exports.conf' : absPath(ganeshaObj, 'exportsFile', 'nfs.ganesha'),
+        pidFile: ganeshaObj.pidFile === undefined ? '/run/ganesha/ganesha.pid' : absPath(ganeshaObj, 'pidFile', 'nfs.ganesha'),
+      },
+      ...(homeObj ? { home: { path: absPath(homeObj, 'path', 'nfs.home') } } : {}),
     },
     roots: {
       dir: rootsObj.dir === undefined ? '/srv/sidereal/roots' : absPath(rootsObj, 'dir', 'roots'),

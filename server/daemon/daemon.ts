@@ -19,6 +19,8 @@ import { setDefaultRunLogger } from '../run.js';
 import { recoverLeftovers } from '../roots/chroot.js';
 import { existsSync } from 'node:fs';
 import { BuildJobs } from '../roots/jobs.js';
+import { ExportManager } from '../nfs/manager.js';
+import type { ServedFile } from '../boot/types.js';
 
 export interface Daemon {
   inventory: Inventory;
@@ -38,6 +40,15 @@ export async function startDaemon(config: SiderealConfig, logger: Logger): Promi
   const interrupted = await jobs.recover();
   if (interrupted.length > 0) logger.warn({ builds: interrupted.map((b) => b.id) }, 'builds interrupted by a crash marked failed');
   closers.push(() => jobs.close());
+  // NFS exports follow the inventory; a failing NFS backend is reported, never fatal.
+  const exports = new ExportManager(inv, config, logger.child({ svc: 'nfs' }));
+  await exports.start();
+  closers.push(() => exports.close());
+  /** A menu or script sent a machine to a tree: remember it, so that tree stays exported while the machine may run it. */
+  const noteBoot = (served: ServedFile, mac: string | undefined) => {
+    if (served.kind !== 'virtual' || !served.boots || !mac) return;
+    if (inv.nfs.recordBoot(mac, served.boots.root, served.boots.nfsPath, served.boots.mode)) void exports.changed(`boot ${mac}`);
+  };
   const close = async () => {
     for (const c of closers.reverse()) await c().catch((e) => logger.error({ err: e }, 'close failed'));
   };
@@ -82,6 +93,7 @@ export async function startDaemon(config: SiderealConfig, logger: Logger): Promi
         resolve: (path, peer) => {
           const served = serveBootPath(inv, config, path);
           if (served.kind !== 'missing' && !served.mac) served.mac = macOfPeer(peer.address);
+          if (served.kind !== 'missing') noteBoot(served, served.mac);
           return served;
         },
         onTransfer: (ev) => {
@@ -99,8 +111,16 @@ export async function startDaemon(config: SiderealConfig, logger: Logger): Promi
     const httpLog = logger.child({ svc: 'http' });
     const ctx: BootContext = {
       logger: httpLog,
-      serve: (path) => serveBootPath(inv, config, path),
-      ipxeScript: (mac) => ipxeScriptFor(inv, config, mac),
+      serve: (path) => {
+        const served = serveBootPath(inv, config, path);
+        if (served.kind !== 'missing') noteBoot(served, served.mac);
+        return served;
+      },
+      ipxeScript: (mac) => {
+        const served = ipxeScriptFor(inv, config, mac);
+        noteBoot(served, mac);
+        return served;
+      },
       macOfPeer,
       recordFetch: (mac, file, bytes, status, reason) => {
         metrics.http.fetch(file.startsWith('boot/') && file.endsWith('.ipxe') ? 'ipxe' : 'file', status, bytes);
@@ -118,9 +138,10 @@ export async function startDaemon(config: SiderealConfig, logger: Logger): Promi
         dhcp: config.dhcp.enabled ? { interface: config.interface ?? null, port: config.dhcp.port } : null,
         tftp: config.tftp.enabled ? { address: config.serverAddress, port: config.tftp.port, root: config.tftp.root } : null,
         http: { url: config.http.publicUrl },
+        nfs: () => exports.status(),
         api: { listen: config.api.listen, port: config.api.port },
       };
-      const api = buildApiApp(inv, config, logger.child({ svc: 'api' }), { runtime: { startedAt, services }, jobs });
+      const api = buildApiApp(inv, config, logger.child({ svc: 'api' }), { runtime: { startedAt, services }, jobs, onWrite: (what) => void exports.changed(what) });
       // Prometheus scrapes the admin listener (loopback by default), not the network the nodes share.
       registerMetricsRoute(api, metrics);
       await startService('api', () => api.listen({ host: config.api.listen, port: config.api.port }));

@@ -8,6 +8,8 @@ export interface NetworkPolicy {
   subnets: Cidr[];
   serverAddress: string;
   pools: Array<{ start: string; end: string }>;
+  /** The config's boot defaults: for the one-maintenance-machine-per-root rule (maintenance.ts). */
+  bootDefaults?: { root: string | null; bootMode: BootMode };
 }
 
 const HOSTNAME_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i;

@@ -1,6 +1,7 @@
 /** Groups: defaults that their machines inherit (machine > group > config defaults). */
 import type { Db } from './db.js';
 import { InventoryError } from './errors.js';
+import { assertMaintenanceRule, type BootDefaults } from './maintenance.js';
 import { checkName, checkBootMode, checkLoader, checkKernelArgs, checkBootFileName } from './checks.js';
 import type { BootMode, ClientArch, Loader } from '../boot/types.js';
 
@@ -32,7 +33,7 @@ const toGroup = (r: Row): Group => ({
 
 export class Groups {
   private readonly getStmt;
-  constructor(private readonly db: Db) {
+  constructor(private readonly db: Db, private readonly bootDefaults?: BootDefaults) {
     this.getStmt = db.prepare<[string], Row>('SELECT * FROM groups WHERE name = ?');
   }
 
@@ -68,6 +69,7 @@ export class Groups {
         ON CONFLICT(name) DO UPDATE SET root = excluded.root, boot_mode = excluded.boot_mode, loader = excluded.loader,
           kernel_args = excluded.kernel_args, boot_files = excluded.boot_files, updated_at = excluded.updated_at`)
         .run(name, input.root ?? null, bootMode, loader, kernelArgs, bootFiles, now, now);
+      assertMaintenanceRule(this.db, this.bootDefaults);
       return this.get(name)!;
     }).immediate();
   }

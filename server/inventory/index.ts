@@ -15,6 +15,7 @@ import { Tokens } from './tokens.js';
 import { Audit } from './audit.js';
 import { DiscoveredMachines } from './discovered.js';
 import { Builds } from './builds.js';
+import { NfsState } from './nfs.js';
 import type { NetworkPolicy } from './checks.js';
 
 export { InventoryError } from './errors.js';
@@ -27,6 +28,7 @@ export type { TokenInfo, Role } from './tokens.js';
 export type { AuditEntry } from './audit.js';
 export type { Discovered, Sighting } from './discovered.js';
 export type { Build, BuildState, BuildOutcome } from './builds.js';
+export type { MachineBoot } from './nfs.js';
 export type { NetworkPolicy } from './checks.js';
 export { parseMac } from './machines.js';
 
@@ -40,6 +42,7 @@ export class Inventory {
   readonly audit: Audit;
   readonly discovered: DiscoveredMachines;
   readonly builds: Builds;
+  readonly nfs: NfsState;
 
   /**
    * `eventsDb`: a second connection to the same file for boot events, which
@@ -49,13 +52,14 @@ export class Inventory {
   constructor(readonly db: Db, network?: NetworkPolicy, private readonly eventsDb: Db = db) {
     this.machines = new Machines(db, network);
     this.roots = new Roots(db);
-    this.groups = new Groups(db);
+    this.groups = new Groups(db, network?.bootDefaults);
     this.leases = new Leases(db);
     this.events = new Events(eventsDb);
     this.tokens = new Tokens(db);
     this.audit = new Audit(db);
     this.discovered = new DiscoveredMachines(db);
     this.builds = new Builds(db);
+    this.nfs = new NfsState(db);
   }
 
   static open(dataDir: string, network?: NetworkPolicy): Inventory {

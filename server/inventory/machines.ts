@@ -2,6 +2,7 @@
 import type { Db } from './db.js';
 import { InventoryError } from './errors.js';
 import { normalizeMac, MacError } from './mac.js';
+import { assertMaintenanceRule } from './maintenance.js';
 import { checkHostname, checkIpv4, checkBootMode, checkKernelArgs, checkName, type NetworkPolicy } from './checks.js';
 import type { BootMode } from '../boot/types.js';
 
@@ -118,6 +119,7 @@ export class Machines {
       this.db.prepare(`INSERT INTO machines (mac, hostname, ipv4, group_name, root, boot_mode, kernel_args, created_at, updated_at)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(mac, v.hostname ?? null, v.ipv4 ?? null, v.group ?? null, v.root ?? null,
         v.bootMode ?? null, v.kernelArgs ?? null, now, now);
+      assertMaintenanceRule(this.db, this.network?.bootDefaults);
       return this.get(mac)!;
     }).immediate();
   }
@@ -140,6 +142,7 @@ export class Machines {
       };
       this.db.prepare(`UPDATE machines SET hostname = ?, ipv4 = ?, group_name = ?, root = ?, boot_mode = ?, kernel_args = ?, updated_at = ?
         WHERE mac = ?`).run(next.hostname, next.ipv4, next.group, next.root, next.bootMode, next.kernelArgs, Date.now(), mac);
+      assertMaintenanceRule(this.db, this.network?.bootDefaults);
       return this.get(mac)!;
     }).immediate();
   }

@@ -86,7 +86,7 @@ describe('pxelinux lookup chain and menus', () => {
   it('renders maintenance read-write with no overlay, local as a disk boot, and a missing root as a reason', () => {
     f = makeFixture();
     addLabRoot(f);
-    f.inv.machines.add(MAC, { root: 'lab', bootMode: 'maintenance', kernelArgs: 'quiet' });
+    f.inv.machines.add(MAC, { root: 'lab', bootMode: 'maintenance', ipv4: '10.77.0.10', kernelArgs: 'quiet' });
     f.inv.machines.add('52:54:00:77:00:11', { root: 'lab', bootMode: 'local' });
     f.inv.machines.add('52:54:00:77:00:12', {});
     const m = text(serveBootPath(f.inv, f.config, 'pxelinux.cfg/01-52-54-00-77-00-10'));

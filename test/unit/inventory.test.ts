@@ -32,7 +32,7 @@ describe('MAC normalisation', () => {
 describe('inventory', () => {
   it('records its migrations and runs in WAL mode with foreign keys', () => {
     f = makeFixture();
-    expect(f.inv.db.prepare('SELECT version FROM schema_migrations').pluck().all()).toEqual([1, 2, 3]);
+    expect(f.inv.db.prepare('SELECT version FROM schema_migrations').pluck().all()).toEqual([1, 2, 3, 4]);
     expect(f.inv.db.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(f.inv.db.pragma('foreign_keys', { simple: true })).toBe(1);
   });
@@ -102,5 +102,28 @@ describe('inventory', () => {
     f.inv.machines.add('52:54:00:77:00:10', { group: 'compute' });
     expect(refusal(() => f.inv.groups.remove('compute')).code).toBe('in_use');
     expect(refusal(() => f.inv.groups.put({ name: 'x', bootFiles: { sparc: 'a' } as never })).field).toBe('bootFiles.sparc');
+  });
+});
+
+describe('one maintenance machine per root', () => {
+  it('refuses a second maintenance machine on a root (by machine or through a group), and one without an address', () => {
+    f = makeFixture();
+    f.inv.roots.put({ name: 'lab', arch: 'amd64', kernel: 'k@lab', initrd: 'i@lab', nfsPath: '/srv/sidereal/roots/lab/current' });
+    f.inv.roots.put({ name: 'other', arch: 'amd64', kernel: 'k@other', initrd: 'i@other', nfsPath: '/srv/sidereal/roots/other/current' });
+    f.inv.machines.add('52:54:00:77:00:10', { hostname: 'master', ipv4: '10.77.0.10', root: 'lab', bootMode: 'maintenance' });
+    f.inv.machines.add('52:54:00:77:00:11', { hostname: 'n11', ipv4: '10.77.0.11', root: 'lab' });
+    expect(() => f.inv.machines.update('52:54:00:77:00:11', { bootMode: 'maintenance' }))
+      .toThrow(/root lab already has a maintenance machine, master \(52:54:00:77:00:10\)/);
+    expect(f.inv.machines.get('52:54:00:77:00:11')!.bootMode).toBeNull(); // rolled back
+    // Another root may have its own.
+    f.inv.machines.add('52:54:00:77:00:12', { ipv4: '10.77.0.12', root: 'other', bootMode: 'maintenance' });
+    // Through a group: n11 joins a maintenance group of root lab.
+    f.inv.groups.put({ name: 'fixers', root: 'lab', bootMode: 'maintenance' });
+    expect(() => f.inv.machines.update('52:54:00:77:00:11', { group: 'fixers', root: null })).toThrow(/already has a maintenance machine/);
+    // Without a fixed address the read-write export has no one to go to.
+    expect(() => f.inv.machines.add('52:54:00:77:00:13', { root: 'other', bootMode: 'maintenance' })).toThrow(/without a fixed ipv4/);
+    f.inv.machines.update('52:54:00:77:00:10', { bootMode: 'root' });
+    f.inv.machines.update('52:54:00:77:00:11', { bootMode: 'maintenance' });
+    expect(f.inv.machines.get('52:54:00:77:00:11')!.bootMode).toBe('maintenance');
   });
 });

@@ -59,6 +59,8 @@ export interface ApiOptions {
   runtime?: { startedAt: number; services: Record<string, unknown> };
   /** The build queue (the daemon's; the CLI's own with --offline). One is made when absent. */
   jobs?: BuildJobs;
+  /** Called after every successful write (the daemon reconciles the NFS exports). */
+  onWrite?: (what: string) => void;
 }
 
 export function buildApiApp(inv: Inventory, config: SiderealConfig, logger: Logger, opts: ApiOptions = {}): FastifyInstance {
@@ -70,6 +72,12 @@ export function buildApiApp(inv: Inventory, config: SiderealConfig, logger: Logg
   });
   app.setNotFoundHandler((req, reply) => sendError(reply, 404, { error: 'not_found', field: null, message: `no route ${req.method} ${req.url.split('?')[0]}` }));
   registerAuth(app, inv, opts.localActor);
+  if (opts.onWrite) {
+    const onWrite = opts.onWrite;
+    app.addHook('onResponse', async (req, reply) => {
+      if (req.method !== 'GET' && reply.statusCode < 400) onWrite(`${req.method} ${req.routeOptions.url ?? req.url}`);
+    });
+  }
 
   const routes = new ApiRoutes(app);
   const jobs = opts.jobs ?? new BuildJobs(inv, config, logger);

@@ -11,7 +11,7 @@ export function registerStatusRoute({ routes, inv, config, runtime }: ApiContext
         apiVersion: API_VERSION,
         serverAddress: config.serverAddress,
         interface: config.interface ?? null,
-        daemon: runtime ? { running: true, startedAt: runtime.startedAt, uptimeSeconds: Math.round((Date.now() - runtime.startedAt) / 1000), services: runtime.services } : { running: false },
+        daemon: runtime ? { running: true, startedAt: runtime.startedAt, uptimeSeconds: Math.round((Date.now() - runtime.startedAt) / 1000), services: live(runtime.services) } : { running: false },
         inventory: {
           machines: count('SELECT count(*) AS n FROM machines'),
           groups: count('SELECT count(*) AS n FROM groups'),
@@ -22,4 +22,9 @@ export function registerStatusRoute({ routes, inv, config, runtime }: ApiContext
       };
     },
   });
+}
+
+/** A service given as a function reports its state now (the NFS exports). */
+function live(services: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(services).map(([k, v]) => [k, typeof v === 'function' ? (v as () => unknown)() : v]));
 }
