@@ -68,6 +68,8 @@ export function bootEntry(plan: BootPlan, config: SiderealConfig): { entry?: Boo
     // Read by the dracut module: a tmpfs overlay for shared nodes, none for the one read-write node.
     `sidereal.overlay=${maintenance ? 'none' : 'tmpfs'}`,
     plan.hostname ? `sidereal.hostname=${plan.hostname}` : '',
+    // Where the root's sidereal-booted unit reports that the node is up (the boot timeline's end).
+    `sidereal.url=${config.http.publicUrl}`,
     plan.kernelArgs.root, plan.kernelArgs.default, plan.kernelArgs.group, plan.kernelArgs.machine,
   ].filter(Boolean);
   return {

@@ -128,6 +128,23 @@ export async function startDaemon(config: SiderealConfig, logger: Logger): Promi
         httpLog[reason?.startsWith('refused') ? 'warn' : 'info']({ mac, file, bytes, status, ...(reason ? { reason } : {}) }, 'http fetch');
         if (mac) inv.events.record(mac, 'http', { file, bytes, status });
       },
+      checkBooted: (mac, ip, peer) => {
+        if (ip !== peer) return `the report names ${ip} but comes from ${peer}`;
+        const lease = inv.leases.byMac(mac);
+        if (!lease || lease.ipv4 !== ip) return `${mac} holds no lease for ${ip}${lease ? ` (its lease is ${lease.ipv4})` : ''}`;
+        return undefined;
+      },
+      recordBooted: (mac, r) => {
+        const now = Date.now();
+        const kernelAt = now - r.uptime * 1000;
+        const detail = { ip: r.ip, hostname: r.hostname ?? null, kernel: r.kernel ?? null, root: r.root ?? null, uptime: r.uptime };
+        inv.events.record(mac, 'kernel', { kernel: r.kernel ?? null }, Math.round(kernelAt));
+        if (r.nfsMountedAt !== undefined && r.nfsMountedAt <= r.uptime) {
+          inv.events.record(mac, 'nfs', { root: r.root ?? null, uptime: r.nfsMountedAt }, Math.round(kernelAt + r.nfsMountedAt * 1000));
+        }
+        inv.events.record(mac, 'booted', detail, now);
+        httpLog.info({ mac, ...detail, nfsMountedAt: r.nfsMountedAt ?? null }, 'node booted');
+      },
     };
     const app = buildHttpApp(ctx);
     await startService('http', () => app.listen({ host: config.http.listen, port: config.http.port }));

@@ -7,6 +7,7 @@ import type { Logger } from '../log.js';
 import type { ServedFile } from '../boot/types.js';
 import { registerFilesRoute } from './files-route.js';
 import { registerIpxeRoute } from './ipxe-route.js';
+import { registerBootedRoute, type BootedReport } from './booted-route.js';
 
 /** What the boot routes need from the daemon: the boot decision and a place to record fetches. */
 export interface BootContext {
@@ -16,12 +17,17 @@ export interface BootContext {
   macOfPeer(ip: string): string | undefined;
   /** One log line, a boot event and a metric per fetch; `reason` says why a file was not served. */
   recordFetch(mac: string | undefined, file: string, bytes: number, status: number, reason?: string): void;
+  /** Why a boot report from `peer` for this MAC and address is not believed, or undefined. */
+  checkBooted(mac: string, ip: string, peer: string): string | undefined;
+  /** Close the MAC's boot timeline (kernel, nfs, booted events). */
+  recordBooted(mac: string, report: BootedReport): void;
 }
 
 export function buildHttpApp(ctx: BootContext): FastifyInstance {
   const app = Fastify({ logger: false });
   registerIpxeRoute(app, ctx);
   registerFilesRoute(app, ctx);
+  registerBootedRoute(app, ctx);
   app.get('/healthz', async () => ({ ok: true }));
   return app;
 }

@@ -28,7 +28,7 @@ export class Events {
 
   list(mac: string, limit = 200): BootEvent[] {
     const rows = this.db.prepare<[string, number], { mac: string; at: number; stage: BootStage; detail: string }>(
-      'SELECT mac, at, stage, detail FROM (SELECT * FROM boot_events WHERE mac = ? ORDER BY id DESC LIMIT ?) ORDER BY id').all(mac, limit);
+      'SELECT mac, at, stage, detail FROM (SELECT * FROM boot_events WHERE mac = ? ORDER BY id DESC LIMIT ?) ORDER BY at, id').all(mac, limit);
     return rows.map((r) => ({ mac: r.mac, at: r.at, stage: r.stage, detail: JSON.parse(r.detail) as Record<string, unknown> }));
   }
 }

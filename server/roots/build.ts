@@ -53,6 +53,8 @@ export interface BuildOptions {
   onGeneration?: (generation: string) => void;
   /** Kept in the generation's info file. */
   buildId?: number;
+  /** A generation some machine may be running from: never pruned (the NFS export manager keeps it exported). */
+  inUse?: (generationDir: string) => boolean;
 }
 
 export interface BuildResult {
@@ -131,7 +133,7 @@ export async function buildRoot(opts: BuildOptions): Promise<BuildResult> {
   }
   await rm(marker, { force: true });
 
-  const pruned = await prune(rootsDir, recipe.name, recipe.keepGenerations).catch((e: unknown) => {
+  const pruned = await prune(rootsDir, recipe.name, recipe.keepGenerations, opts.inUse).catch((e: unknown) => {
     log(logger, 'warn', { err: String(e) }, 'pruning old generations failed');
     return [] as string[];
   });

@@ -113,10 +113,10 @@ export async function removeGeneration(rootsDir: string, name: string, gen: stri
 
 /**
  * Keep the newest `keep` generations (at least 1) plus `current`'s target wherever it is in the
- * list; remove the others, skipping any still being built (a `.<gen>.building` file beside it). Returns the
- * names removed.
+ * list; remove the others, skipping any still being built (a `.<gen>.building` file beside it) and
+ * any `inUse` says a machine may be running. Returns the names removed.
  */
-export async function prune(rootsDir: string, name: string, keep: number): Promise<string[]> {
+export async function prune(rootsDir: string, name: string, keep: number, inUse: (dir: string) => boolean = () => false): Promise<string[]> {
   const gens = await listGenerations(rootsDir, name);
   const keepN = Math.max(1, Math.floor(keep));
   const kept = new Set(gens.slice(-keepN).map((g) => g.name));
@@ -124,6 +124,7 @@ export async function prune(rootsDir: string, name: string, keep: number): Promi
   for (const g of gens) {
     if (kept.has(g.name) || g.current) continue;
     if (await isBuilding(g.dir)) continue;
+    if (inUse(g.dir)) continue; // a machine's last boot used it: it may be running from it
     await removeGeneration(rootsDir, name, g.name);
     removed.push(g.name);
   }

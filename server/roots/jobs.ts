@@ -302,6 +302,7 @@ export class BuildJobs {
           this.emit(id, { type: 'log', id, step, stream, line });
         },
         register: (root) => this.register(root, b.requestedBy),
+        inUse: (dir) => this.inv.nfs.bootedFrom(dir).length > 0,
       });
       const result = { kernel: r.kernel, initrd: r.initrd, kver: r.kver, seconds: r.seconds, ...r.sizes, pruned: r.pruned };
       this.inv.builds.finish(id, 'succeeded', { result });

@@ -158,10 +158,14 @@ export function planBuild(recipe: Recipe, opts: PlanOptions): BuildStep[] {
       run: [{ ...chroot([...APT_INSTALL, recipe.kernel], aptCache), env: { ...CHROOT_ENV, INITRD: 'No' } }],
     },
     {
-      id: 'node-identity', title: 'no hostname, no machine-id, loopback-only interfaces', weight: 1,
+      id: 'node-identity', title: 'no hostname, no machine-id, loopback-only interfaces, the booted report', weight: 1,
       why: "The bootstrap copied the build server's /etc/hostname: removed, each node takes its name from DHCP. An empty machine-id makes each node generate its own. The interface is configured by the initrd and must not be touched again (the root is on it).",
       run: [
         { kind: 'remove', path: '/etc/hostname' },
+        // The unit that tells Sidereal the node is up (POST /boot/booted): the end of its boot timeline.
+        { kind: 'copy-in', from: 'boot-templates/root/sidereal-report-booted', to: '/usr/lib/sidereal/report-booted' },
+        { kind: 'copy-in', from: 'boot-templates/root/sidereal-booted.service', to: '/etc/systemd/system/sidereal-booted.service' },
+        { kind: 'symlink', path: '/etc/systemd/system/multi-user.target.wants/sidereal-booted.service', target: '/etc/systemd/system/sidereal-booted.service' },
         { kind: 'write-file', path: '/etc/hosts', content: '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n', mode: 0o644 },
         { kind: 'write-file', path: '/etc/machine-id', content: '', mode: 0o444 },
         { kind: 'remove', path: '/var/lib/dbus/machine-id' },

@@ -62,6 +62,7 @@ describe.skipIf(!netnsOk)('dracut hook 90sidereal', () => {
     const r = await run({ 'sidereal.overlay': 'tmpfs', 'sidereal.hostname': 'node07' }, `
 ip -4 -o addr show dev d0
 findmnt -n -o FSTYPE "$NEWROOT"
+echo "mounted-at=$(cat /run/sidereal/nfs-mounted)"
 echo changed > "$NEWROOT/file"
 echo "new=$(cat "$NEWROOT/file") lower=$(cat /run/sidereal/ro/file) hostname=$(cat "$NEWROOT/etc/hostname")"
 ls /run/sidereal/rw/upper`);
@@ -70,6 +71,7 @@ ls /run/sidereal/rw/upper`);
     expect(r.out).not.toMatch(/dynamic/);
     expect(r.out).toMatch(/^overlay$/m);
     expect(r.out).toContain('new=changed lower=shared hostname=node07');
+    expect(r.out).toMatch(/^mounted-at=\d+\.\d+$/m); // the uptime the booted report sends as nfsMountedAt
     expect(r.out).toMatch(/I: sidereal: overlay \(tmpfs\) over the NFS root/);
   });
 

@@ -82,7 +82,7 @@ describe('sidereal serve with real clients', () => {
   it('serves the per-MAC menu over TFTP (tftp-hpa) and follows a change at the next request', async () => {
     const out = join(dir, 'menu');
     await nsExec(cliNs, 'timeout', ['30', 'tftp', '-m', 'binary', '10.77.0.1', '-c', 'get', 'efi64/pxelinux.cfg/01-52-54-00-77-00-10', out]);
-    expect(readFileSync(out, 'utf8')).toMatch(/sidereal\.hostname=node01 console=ttyS0/);
+    expect(readFileSync(out, 'utf8')).toMatch(/sidereal\.hostname=node01 sidereal\.url=http:\/\/10\.77\.0\.1:8080 console=ttyS0/);
     expect((await live('machine', 'set', MAC, '--hostname', 'node02', '--mode', 'maintenance')).code).toBe(0);
     await nsExec(cliNs, 'timeout', ['30', 'tftp', '-m', 'binary', '10.77.0.1', '-c', 'get', 'efi64/pxelinux.cfg/01-52-54-00-77-00-10', out]);
     const menu = readFileSync(out, 'utf8');
@@ -101,12 +101,23 @@ describe('sidereal serve with real clients', () => {
   });
 
   it('records the boot timeline and logs one JSON line per exchange and transfer with the MAC', async () => {
+    // The root's sidereal-booted unit closes the timeline; believed only from the leased address.
+    const report = (body: Record<string, unknown>) => nsExec(cliNs, 'curl', ['-sS', '--max-time', '20', '-o', '/dev/null', '-w', '%{http_code}',
+      '-H', 'content-type: application/json', '-d', JSON.stringify(body), 'http://10.77.0.1:8080/boot/booted']);
+    expect(String((await report({ mac: MAC, ip: '10.77.0.99', uptime: 40 })).stdout)).toBe('403');
+    expect(String((await report({ mac: MAC, ip: '10.77.0.10', uptime: 'soon' })).stdout)).toBe('400');
+    expect(String((await report({ mac: MAC, ip: '10.77.0.10', uptime: 40.5, nfsMountedAt: 12.25, hostname: 'node02', kernel: '6.1.0-test' })).stdout)).toBe('204');
     const ev = await live('--json', 'machine', 'events', MAC);
     const events = JSON.parse(ev.stdout) as Array<{ stage: string; detail: Record<string, unknown> }>;
     expect(events.some((e) => e.stage === 'dhcp' && e.detail.type === 'REQUEST')).toBe(true);
     expect(events.some((e) => e.stage === 'tftp' && e.detail.file === 'efi64/pxelinux.cfg/01-52-54-00-77-00-10')).toBe(true);
     expect(events.some((e) => e.stage === 'tftp' && e.detail.file === 'efi64/vmlinuz-6.1.0@lab' && e.detail.bytes === kernel.length)).toBe(true);
     expect(events.some((e) => e.stage === 'http' && e.detail.file === 'vmlinuz-6.1.0@lab')).toBe(true);
+    expect(events.slice(-1)[0]).toMatchObject({ stage: 'booted', detail: { ip: '10.77.0.10', hostname: 'node02', kernel: '6.1.0-test' } });
+    const at = (stage: string) => (events as Array<{ stage: string; at: number }>).find((e) => e.stage === stage)!.at;
+    expect(at('booted') - at('kernel')).toBeCloseTo(40_500, -2);
+    expect(at('nfs') - at('kernel')).toBeCloseTo(12_250, -2);
+    expect(served!.lines.some((l) => l.msg === 'boot report refused' && l.mac === MAC)).toBe(true);
     const text = await live('events', MAC);
     expect(text.stdout).toMatch(/^\+ *\d+\.\d\d s {2}tftp/m);
     expect(served!.lines.some((l) => l.svc === 'dhcp' && l.mac === MAC && l.xid)).toBe(true);

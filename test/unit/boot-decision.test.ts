@@ -64,7 +64,7 @@ describe('pxelinux lookup chain and menus', () => {
     expect(menu).toMatch(/^DEFAULT root$/m);
     expect(menu).toMatch(/^ {2}KERNEL vmlinuz-6\.1\.0@lab$/m);
     expect(menu).toContain('APPEND initrd=initrd.img-6.1.0@lab ip=dhcp root=nfs:10.77.0.1:/srv/sidereal/roots/lab:vers=3,');
-    expect(menu).toMatch(/ ro sidereal\.overlay=tmpfs sidereal\.hostname=node01 console=ttyS0$/m);
+    expect(menu).toMatch(/ ro sidereal\.overlay=tmpfs sidereal\.hostname=node01 sidereal\.url=http:\/\/10\.77\.0\.1:8080 console=ttyS0$/m);
     expect(serveBootPath(f.inv, f.config, 'pxelinux.cfg/0A4D000A').kind).toBe('missing');
     expect(serveBootPath(f.inv, f.config, 'pxelinux.cfg/0A4D').kind).toBe('missing');
     // unknown MAC: not found, so pxelinux goes on to `default`
@@ -90,7 +90,7 @@ describe('pxelinux lookup chain and menus', () => {
     f.inv.machines.add('52:54:00:77:00:11', { root: 'lab', bootMode: 'local' });
     f.inv.machines.add('52:54:00:77:00:12', {});
     const m = text(serveBootPath(f.inv, f.config, 'pxelinux.cfg/01-52-54-00-77-00-10'));
-    expect(m).toMatch(/ rw sidereal\.overlay=none console=ttyS0 quiet$/m);
+    expect(m).toMatch(/ rw sidereal\.overlay=none sidereal\.url=http:\/\/10\.77\.0\.1:8080 console=ttyS0 quiet$/m);
     expect(m).toMatch(/^DEFAULT maintenance$/m);
     expect(text(serveBootPath(f.inv, f.config, 'pxelinux.cfg/01-52-54-00-77-00-11'))).toMatch(/^DEFAULT local$/m);
     const none = text(serveBootPath(f.inv, f.config, 'pxelinux.cfg/01-52-54-00-77-00-12'));

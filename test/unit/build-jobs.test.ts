@@ -206,3 +206,16 @@ describe('rollback', () => {
     expect(readFileSync(path.join(f.config.tftp.root, 'initrd.img-6.1.0-2-amd64@lab'), 'utf8')).toBe('initrd three');
   });
 });
+
+describe('pruning generations', () => {
+  it('keeps the newest N and current, and never one a machine may be running from', async () => {
+    const { prune, listGenerations } = await import('../../server/roots/generations.js');
+    const names = ['gen-20261101T000000000Z', 'gen-20261102T000000000Z', 'gen-20261103T000000000Z', 'gen-20261104T000000000Z'];
+    for (const n of names) mkdirSync(path.join(rootsDir(), 'lab', n), { recursive: true });
+    symlinkSync(names[3]!, path.join(rootsDir(), 'lab', 'current'));
+    const booted = path.join(rootsDir(), 'lab', names[1]!);
+    const removed = await prune(rootsDir(), 'lab', 1, (dir) => dir === booted);
+    expect(removed).toEqual([names[0], names[2]]);
+    expect((await listGenerations(rootsDir(), 'lab')).map((g) => g.name)).toEqual([names[1], names[3]]);
+  });
+});

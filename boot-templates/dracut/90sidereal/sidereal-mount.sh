@@ -17,6 +17,11 @@
 
 type getarg >/dev/null 2>&1 || . /lib/dracut-lib.sh
 
+# When the NFS root came up, in seconds since the kernel started: /run moves onto the new root
+# at switch-root, and the root's sidereal-booted unit reports it (the boot timeline's nfs stage).
+mkdir -p /run/sidereal
+read -r sidereal_up _ < /proc/uptime && echo "$sidereal_up" > /run/sidereal/nfs-mounted
+
 ip -4 -o addr show scope global dynamic 2>/dev/null | while read -r _ dev _ cidr _; do
     if ip addr change "$cidr" brd + dev "$dev" valid_lft forever preferred_lft forever; then
         info "sidereal: $cidr on $dev kept for good (no DHCP renewal after switch-root)"
