@@ -1,10 +1,12 @@
 /**
  * `npm run lab`: boot one virtual node from Sidereal, end to end, on this
- * machine. In an isolated network namespace it serves a real Debian kernel
- * and a marker initrd with `sidereal serve`, boots a QEMU node (SeaBIOS +
- * iPXE by default, `--firmware uefi` for OVMF's own PXE), waits for the
- * marker on the node's console, prints the node's boot timeline, and removes
- * everything (also on Ctrl-C). `--keep` leaves the lab up for poking.
+ * machine. In an isolated network namespace it runs `sidereal serve` and
+ * nfs-ganesha, builds (or reuses) the bookworm-minimal root with Sidereal's
+ * root builder, boots a QEMU node (SeaBIOS + iPXE by default, `--firmware
+ * uefi` for OVMF's own PXE) to that root over NFS with its RAM overlay, waits
+ * until the node reports itself up, prints its boot timeline, and removes
+ * everything (also on Ctrl-C). `--root marker`: the quick boot of a Debian
+ * kernel and a marker initrd instead. `--keep` leaves the lab up for poking.
  */
 import { execa } from 'execa';
 import { existsSync } from 'node:fs';
@@ -18,14 +20,18 @@ import type { RunningServer } from './dnsmasq.js';
 import { destroyAllNamespaces } from './netns.js';
 import { createLabNetwork, type LabNetwork } from './network.js';
 import { stopAllTracked } from './proc.js';
-import { OVMF_CODE, OVMF_VARS, type Firmware } from './qemu.js';
+import { bootNode, OVMF_CODE, OVMF_VARS, type Firmware } from './qemu.js';
+import { bootedMarker, startNfsLab, type NfsLab } from './nfsboot.js';
 import { machineTimeline, siderealBin, siderealReady } from './sidereal.js';
 
-const USAGE = `usage: npm run lab -- [--firmware bios|uefi] [--uefi-rom none|ipxe] [--keep] [--verbose]
+const USAGE = `usage: npm run lab -- [--root nfs|marker] [--firmware bios|uefi] [--uefi-rom none|ipxe] [--keep] [--verbose]
                       [--mac MAC] [--hostname NAME] [--ip A.B.C.D] [--timeout S] [--cache DIR] [--pcap FILE]
 
 Boots a QEMU node from 'sidereal serve' inside a private network namespace
 (10.77.0.0/24, server 10.77.0.1) and prints its boot timeline. Needs root.
+--root nfs (default): the bookworm-minimal root over NFS (nfs-ganesha), built
+by Sidereal the first time (minutes) and kept in /var/cache/sidereal-lab/roots.
+--root marker: a Debian kernel and a marker initrd (seconds, no NFS).
 Kernel cache: --cache, else $SIDEREAL_LAB_CACHE, else /var/cache/sidereal-lab.`;
 
 interface Requirement {
@@ -39,7 +45,7 @@ function onPath(cmd: string): () => Promise<boolean> {
 }
 
 /** Every missing piece, each with the Debian package that provides it. */
-export async function checkHost(firmware: Firmware): Promise<string[]> {
+export async function checkHost(firmware: Firmware, nfs = false): Promise<string[]> {
   const reqs: Requirement[] = [
     { what: 'qemu-system-x86_64', ok: onPath('qemu-system-x86_64'), pkg: 'qemu-system-x86' },
     { what: '/usr/lib/PXELINUX/pxelinux.0', ok: () => existsSync('/usr/lib/PXELINUX/pxelinux.0'), pkg: 'pxelinux' },
@@ -55,6 +61,13 @@ export async function checkHost(firmware: Firmware): Promise<string[]> {
   } else {
     reqs.push({ what: OVMF_CODE, ok: () => existsSync(OVMF_CODE) && existsSync(OVMF_VARS), pkg: 'ovmf' });
   }
+  if (nfs) {
+    reqs.push(
+      { what: 'ganesha.nfsd', ok: onPath('ganesha.nfsd'), pkg: 'nfs-ganesha nfs-ganesha-vfs' },
+      { what: 'rpcbind', ok: onPath('rpcbind'), pkg: 'rpcbind' },
+      { what: 'mmdebstrap or debootstrap', ok: async () => (await onPath('mmdebstrap')()) || (await onPath('debootstrap')()), pkg: 'mmdebstrap' },
+    );
+  }
   const missing: string[] = [];
   for (const r of reqs) if (!(await r.ok())) missing.push(`${r.what} (apt-get install ${r.pkg})`);
   return missing;
@@ -64,6 +77,7 @@ export async function labMain(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
+      root: { type: 'string', default: 'nfs' },
       firmware: { type: 'string', default: 'bios' },
       'uefi-rom': { type: 'string', default: 'none' },
       keep: { type: 'boolean', default: false },
@@ -87,11 +101,15 @@ export async function labMain(argv: string[]): Promise<number> {
     process.stderr.write(`--firmware must be bios or uefi\n${USAGE}\n`);
     return 2;
   }
+  if (values.root !== 'nfs' && values.root !== 'marker') {
+    process.stderr.write(`--root must be nfs or marker\n${USAGE}\n`);
+    return 2;
+  }
   if (process.getuid?.() !== 0) {
     process.stderr.write('the lab needs root: it creates a network namespace, a bridge and tap devices (try: sudo npm run lab)\n');
     return 1;
   }
-  const missing = await checkHost(firmware);
+  const missing = await checkHost(firmware, values.root === 'nfs');
   if (missing.length) {
     process.stderr.write(`missing on this host:\n${missing.map((m) => `  ${m}`).join('\n')}\n`);
     return 1;
@@ -105,10 +123,12 @@ export async function labMain(argv: string[]): Promise<number> {
   let net: LabNetwork | undefined;
   let work: string | undefined;
   let server: RunningServer | undefined;
+  let nfs: NfsLab | undefined;
   let cleaning: Promise<void> | undefined;
   const cleanup = () => {
     cleaning ??= (async () => {
       await server?.stop();
+      await nfs?.stop();
       await stopAllTracked();
       await net?.destroy();
       await destroyAllNamespaces();
@@ -124,13 +144,30 @@ export async function labMain(argv: string[]): Promise<number> {
   process.on('SIGTERM', onSignal);
 
   try {
-    say(`preparing the kernel and marker initrd (cache ${values.cache ?? defaultCacheDir()})`);
-    const assets = await prepareLabAssets(values.cache ?? defaultCacheDir());
-    say(`kernel ${assets.kernelVersion}`);
     net = await createLabNetwork({ taps: 1 });
     work = await mkdtemp(path.join(tmpdir(), 'sidereal-lab-'));
     say(`namespace ${net.ns}: bridge ${net.bridge} ${net.serverIp}, ${net.taps[0]}; work dir ${work}`);
+    say(`preparing the kernel and marker initrd (cache ${values.cache ?? defaultCacheDir()})`);
+    const assets = await prepareLabAssets(values.cache ?? defaultCacheDir());
+    say(`kernel ${assets.kernelVersion}`);
     say(`booting ${node.hostname} (${node.mac}, ${firmware}${firmware === 'uefi' ? `, ${values['uefi-rom'] === 'ipxe' ? 'iPXE ROM' : "OVMF's own PXE"}` : ', SeaBIOS + iPXE'}) from sidereal serve ...`);
+    if (values.root === 'nfs') {
+      nfs = await startNfsLab(net, work, [node], say);
+      say(`booting ${node.hostname} (${node.mac}, ${firmware}) to ${nfs.tree} over NFS ...`);
+      const b = await bootNode({
+        ns: net.ns, tap: net.taps[0]!, mac: node.mac, firmware, uefiRom: values['uefi-rom'] === 'ipxe' ? 'ipxe' : 'none',
+        marker: bootedMarker(node.hostname), timeoutMs: Number(values.timeout) * 1000, memoryMb: 1024,
+        serialLog: path.join(work, `serial-${firmware}.log`), onLine: values.verbose ? (l) => say(`  | ${l}`) : undefined,
+      });
+      say(b.ok ? `up after ${b.seconds.toFixed(2)} s: ${b.markerLine}` : `not up after ${b.seconds.toFixed(2)} s: ${b.error}`);
+      say(`\nboot timeline (sidereal machine events ${node.mac}):`);
+      say(await machineTimeline(nfs.config, node.mac).catch((e: Error) => `(machine events failed: ${e.message})`));
+      if (values.keep) {
+        say(`\n--keep: the lab stays up until Ctrl-C (namespace ${net.ns}, config ${nfs.config}).`);
+        await new Promise<never>(() => { /* until a signal */ });
+      }
+      return b.ok ? 0 : 1;
+    }
     const r = await bootAgainst({
       server: 'sidereal',
       firmware,

@@ -34,6 +34,9 @@ export interface LabConfigOptions {
   poolStart?: string;
   poolEnd?: string;
   httpPort?: number;
+  /** Roots (the NFS-root lab): where they are, and ganesha's files for the exports. */
+  rootsDir?: string;
+  ganesha?: { exportsFile: string; pidFile: string };
 }
 
 export interface LabConfig {
@@ -63,7 +66,11 @@ export async function writeLabConfig(o: LabConfigOptions): Promise<LabConfig> {
     },
     tftp: { root: tftpRoot },
     http: { listen: serverIp, port: o.httpPort ?? 8080 },
-    nfs: { server: serverIp },
+    nfs: {
+      server: serverIp,
+      ...(o.ganesha ? { backend: 'ganesha', ganesha: o.ganesha } : {}),
+    },
+    roots: { recipes: path.join(repoRoot(), 'roots'), ...(o.rootsDir ? { dir: o.rootsDir } : {}) },
   };
   const configFile = path.join(o.dir, 'sidereal.yaml');
   await writeFile(configFile, stringify(config));

@@ -13,7 +13,9 @@ PACKAGES=(
   # the root builder (dracut runs inside the root it builds, not on the host)
   debootstrap mmdebstrap
   # NFS for the lab and tests: nfs-ganesha in user space (this kernel has no nfsd); exportfs for the kernel backend
-  nfs-ganesha nfs-ganesha-vfs nfs-kernel-server libnfs-utils
+  nfs-ganesha nfs-ganesha-vfs rpcbind nfs-kernel-server libnfs-utils
+  # docker-compose.yml is checked with `docker-compose config` (no container engine runs here)
+  docker-compose
   # native addons (better-sqlite3, the SO_BINDTODEVICE helper)
   build-essential python3
 )

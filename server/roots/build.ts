@@ -13,6 +13,7 @@
  * On failure or abort the generation is removed (after unmounting) and `current` is untouched;
  * the error (BuildError) names the failing step.
  */
+import { existsSync } from 'node:fs';
 import { chmod, cp, lstat, mkdir, readdir, rm, stat, symlink, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -91,7 +92,7 @@ export async function buildRoot(opts: BuildOptions): Promise<BuildResult> {
   const rootsDir = path.resolve(opts.rootsDir);
   const cacheDir = path.resolve(opts.cacheDir);
   const tftpRoot = path.resolve(opts.tftpRoot);
-  const tool = opts.tool ?? 'debootstrap';
+  const tool = opts.tool ?? defaultBootstrapTool();
   // The plan's caches: debootstrap's --cache-dir, mmdebstrap's sync dir, apt's bind source.
   for (const d of ['debootstrap', 'mmdebstrap', 'apt']) await mkdir(path.join(cacheDir, d), { recursive: true, mode: 0o755 });
   await mkdir(tftpRoot, { recursive: true });
@@ -297,6 +298,14 @@ async function discard(genDir: string, name: string, rootsDir: string, logger?: 
 async function treeBytes(dir: string, logger?: Logger): Promise<number> {
   const r = await run(['du', '-sbx', dir], { logger, reject: false });
   return Number.parseInt(r.stdout.split(/\s/)[0] ?? '', 10) || 0;
+}
+
+/**
+ * mmdebstrap when installed: measured faster here (bench/root-build.ts: first build 102 s against
+ * 128 s, rebuild 104 s against 117 s; the bootstrap step alone 13-16 s against 28-35 s).
+ */
+export function defaultBootstrapTool(): 'debootstrap' | 'mmdebstrap' {
+  return ['/usr/bin/mmdebstrap', '/usr/sbin/mmdebstrap'].some((p) => existsSync(p)) ? 'mmdebstrap' : 'debootstrap';
 }
 
 function log(logger: Logger | undefined, level: 'info' | 'warn' | 'error', obj: object, msg: string): void {

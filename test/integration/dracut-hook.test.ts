@@ -26,6 +26,7 @@ mkdir -p /run/t/newroot
 mount -t tmpfs shared-root /run/t/newroot
 echo shared > /run/t/newroot/file && mkdir /run/t/newroot/etc
 mount -o remount,ro /run/t/newroot
+mount --make-rshared /run          # as systemd leaves the initramfs's mounts: shared (no mount --move)
 NEWROOT=/run/t/newroot
 getarg() { case "$1" in ${getarg} *) echo ;; esac; }
 info() { echo "I: $*"; }

@@ -21,7 +21,7 @@ describe('planBuild', () => {
 
   it('is in the documented order', () => {
     expect(ids(steps)).toEqual(['bootstrap', 'policy-rc.d', 'locale', 'apt-sources', 'packages', 'dracut-config', 'kernel',
-      'node-identity', 'files', 'post-install', 'initrd', 'check-initrd', 'cleanup', 'publish']);
+      'node-identity', 'files', 'post-install', 'initrd', 'check-initrd', 'apt-clean', 'cleanup', 'publish']);
     for (const s of steps) {
       expect(s.title.length).toBeGreaterThan(0);
       expect(s.why.length).toBeGreaterThan(0);

@@ -55,15 +55,17 @@ if ! mount -t tmpfs -o mode=0755 sidereal-rw "$RW"; then
 fi
 mkdir -p "$RW/upper" "$RW/work"
 
-# Move the read-only NFS root aside, then mount the overlay where it was.
-if ! mount --move "$NEWROOT" "$RO"; then
-    warn "sidereal: cannot move $NEWROOT: root stays read-only"
+# The read-only NFS root goes aside with a bind (systemd leaves the initramfs's mounts shared,
+# and a mount under a shared one cannot be moved), made private so that the overlay mounted
+# next on top of $NEWROOT does not propagate onto it; switch-root moves that top mount to /.
+if ! mount --bind "$NEWROOT" "$RO" || ! mount --make-private "$RO"; then
+    warn "sidereal: cannot bind $NEWROOT to $RO: root stays read-only"
     umount "$RW"
     return 0 2>/dev/null || exit 0
 fi
 if ! mount -t overlay -o "lowerdir=$RO,upperdir=$RW/upper,workdir=$RW/work" sidereal "$NEWROOT"; then
-    warn "sidereal: overlay mount failed: back to the read-only root"
-    mount --move "$RO" "$NEWROOT"
+    warn "sidereal: overlay mount failed: root stays read-only"
+    umount "$RO"
     umount "$RW"
     return 0 2>/dev/null || exit 0
 fi
