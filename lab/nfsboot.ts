@@ -3,6 +3,7 @@
  * (bookworm-minimal, built or reused by lab/nfsroot.ts) registered and exported, machines added.
  * Shared by `npm run lab`, the e2e NFS boot test and bench/boot.ts so all three run the same.
  */
+import { realpathSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { installBootloaders } from '../server/boot/bootloaders.js';
@@ -23,8 +24,10 @@ export interface NfsLab {
   config: string;
   tftpRoot: string;
   root: LabRoot;
-  /** The tree nodes mount: <LAB_ROOTS_DIR>/bookworm-minimal/<generation>. */
+  /** The tree nodes mount: <LAB_ROOTS_DIR>/bookworm-minimal/<generation>, at start. */
   tree: string;
+  /** The live tree now (after a rebuild, the new one). */
+  treeNow(): string;
   ganesha: Ganesha;
   server: RunningServer;
   stop(): Promise<void>;
@@ -54,6 +57,7 @@ export async function startNfsLab(net: LabNetwork, workDir: string, machines: Nf
     const server = await startSidereal(net.ns, cfg.configFile, path.join(workDir, 'sidereal.log'));
     return {
       config: cfg.configFile, tftpRoot: cfg.tftpRoot, root, tree: path.join(LAB_ROOTS_DIR, LAB_ROOT, root.generation), ganesha, server,
+      treeNow: () => realpathSync(path.join(LAB_ROOTS_DIR, LAB_ROOT, 'current')),
       async stop() {
         await server.stop();
         await ganesha.stop();

@@ -38,6 +38,8 @@ export interface BootNodeOptions {
   failOn?: RegExp | null;
   /** Called once per serial line as it arrives (progress display). */
   onLine?: (line: string) => void;
+  /** Leave the guest running after the marker (the result's `stop()` powers it off). */
+  keep?: boolean;
 }
 
 export interface BootResult {
@@ -49,6 +51,8 @@ export interface BootResult {
   markerLine?: string;
   /** Why it failed: timeout, qemu exit, spawn error. */
   error?: string;
+  /** With `keep` and a marker seen: the guest still runs; this powers it off (by PID). */
+  stop?: () => Promise<void>;
 }
 
 /** OVMF's boot manager lines when network boot over IPv4 failed, or when it fell back to its shell. */
@@ -109,6 +113,7 @@ export async function bootNode(o: BootNodeOptions): Promise<BootResult> {
   let pending = '';
   const failOn = o.failOn === undefined ? (o.firmware === 'uefi' ? UEFI_FAILED : null) : o.failOn;
   const test = (line: string) => (typeof o.marker === 'string' ? line.includes(o.marker) : o.marker.test(line));
+  let kept = false;
 
   try {
     const result = await new Promise<BootResult>((resolve) => {
@@ -152,11 +157,21 @@ export async function bootNode(o: BootNodeOptions): Promise<BootResult> {
         });
       });
     });
+    if (o.keep && result.ok) {
+      kept = true;
+      result.stop = async () => {
+        await stopChild(child, 2000);
+        await new Promise<void>((r) => log.end(r));
+        if (tmp) await rm(tmp, { recursive: true, force: true });
+      };
+    }
     return result;
   } finally {
-    await stopChild(child, 2000);
-    await new Promise<void>((r) => log.end(r));
-    if (tmp) await rm(tmp, { recursive: true, force: true });
+    if (!kept) {
+      await stopChild(child, 2000);
+      await new Promise<void>((r) => log.end(r));
+      if (tmp) await rm(tmp, { recursive: true, force: true });
+    }
   }
 }
 

@@ -21,6 +21,8 @@ export interface BootContext {
   checkBooted(mac: string, ip: string, peer: string): string | undefined;
   /** Close the MAC's boot timeline (kernel, nfs, booted events). */
   recordBooted(mac: string, report: BootedReport): void;
+  /** A running node's heartbeat: the tree it has mounted, and whether it can still read it. */
+  recordAlive(mac: string, report: BootedReport): void;
 }
 
 export function buildHttpApp(ctx: BootContext): FastifyInstance {

@@ -6,6 +6,8 @@
  *   kernel  when the kernel started (now - uptime),
  *   nfs     when the initramfs had the NFS root mounted (uptime then, from the dracut hook),
  *   booted  now.
+ * `POST /boot/alive`, the same unit's timer every 30 s, with the same checks: the tree the node
+ * has mounted (so its generation stays exported) and whether reading the root still works.
  */
 import type { FastifyInstance } from 'fastify';
 import type { BootContext } from './app.js';
@@ -21,6 +23,8 @@ const BODY = {
     hostname: { type: 'string', maxLength: 253 },
     kernel: { type: 'string', maxLength: 128 },
     root: { type: 'string', maxLength: 1024 },
+    nfs: { type: 'string', enum: ['ok', 'error'] },
+    rootfs: { type: 'string', maxLength: 32 },
   },
 };
 
@@ -32,10 +36,18 @@ export interface BootedReport {
   hostname?: string;
   kernel?: string;
   root?: string;
+  /** What / is on the node: overlayfs (a shared node's RAM overlay) or nfs (the maintenance node). */
+  rootfs?: string;
+  /** Heartbeats: `ok` when the node could read its root just now. */
+  nfs?: 'ok' | 'error';
 }
 
 export function registerBootedRoute(app: FastifyInstance, ctx: BootContext): void {
-  app.post<{ Body: BootedReport }>('/boot/booted', { schema: { body: BODY } }, async (req, reply) => {
+  for (const kind of ['booted', 'alive'] as const) registerReport(app, ctx, kind);
+}
+
+function registerReport(app: FastifyInstance, ctx: BootContext, kind: 'booted' | 'alive'): void {
+  app.post<{ Body: BootedReport }>(`/boot/${kind}`, { schema: { body: BODY } }, async (req, reply) => {
     const b = req.body;
     let mac: string;
     try {
@@ -49,7 +61,8 @@ export function registerBootedRoute(app: FastifyInstance, ctx: BootContext): voi
       ctx.logger.warn({ mac, ip: b.ip, peer, reason: problem }, 'boot report refused');
       return reply.code(403).send({ error: 'forbidden', field: 'ip', message: problem });
     }
-    ctx.recordBooted(mac, b);
+    if (kind === 'booted') ctx.recordBooted(mac, b);
+    else ctx.recordAlive(mac, b);
     return reply.code(204).send();
   });
 }

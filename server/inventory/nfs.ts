@@ -45,6 +45,20 @@ export class NfsState {
     return true;
   }
 
+  /**
+   * A running node says which tree it has mounted (its heartbeat): that is the truth the menus
+   * only predicted. Updates the time always; returns true when the tree changed.
+   */
+  recordRunning(mac: string, root: string, nfsPath: string, mode: 'root' | 'maintenance'): boolean {
+    const changed = this.sameStmt.get(mac, nfsPath, mode)!.n === 0;
+    this.recordStmt.run(mac, root, nfsPath, mode, Date.now());
+    return changed;
+  }
+
+  boot(mac: string): MachineBoot | undefined {
+    return this.db.prepare<[string], MachineBoot>('SELECT mac, root, nfs_path AS nfsPath, mode, at FROM machine_boots WHERE mac = ?').get(mac);
+  }
+
   boots(): MachineBoot[] {
     return (this.db.prepare('SELECT mac, root, nfs_path AS nfsPath, mode, at FROM machine_boots ORDER BY mac').all() as MachineBoot[]);
   }

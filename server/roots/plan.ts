@@ -166,6 +166,10 @@ export function planBuild(recipe: Recipe, opts: PlanOptions): BuildStep[] {
         { kind: 'copy-in', from: 'boot-templates/root/sidereal-report-booted', to: '/usr/lib/sidereal/report-booted' },
         { kind: 'copy-in', from: 'boot-templates/root/sidereal-booted.service', to: '/etc/systemd/system/sidereal-booted.service' },
         { kind: 'symlink', path: '/etc/systemd/system/multi-user.target.wants/sidereal-booted.service', target: '/etc/systemd/system/sidereal-booted.service' },
+        // Its heartbeat: the tree the node runs stays exported while it reports it.
+        { kind: 'copy-in', from: 'boot-templates/root/sidereal-alive.service', to: '/etc/systemd/system/sidereal-alive.service' },
+        { kind: 'copy-in', from: 'boot-templates/root/sidereal-alive.timer', to: '/etc/systemd/system/sidereal-alive.timer' },
+        { kind: 'symlink', path: '/etc/systemd/system/timers.target.wants/sidereal-alive.timer', target: '/etc/systemd/system/sidereal-alive.timer' },
         { kind: 'write-file', path: '/etc/hosts', content: '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n', mode: 0o644 },
         { kind: 'write-file', path: '/etc/machine-id', content: '', mode: 0o444 },
         { kind: 'remove', path: '/var/lib/dbus/machine-id' },

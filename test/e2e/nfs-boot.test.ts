@@ -19,6 +19,7 @@ import path from 'node:path';
 import { canCreateNamespaces, destroyAllNamespaces } from '../../lab/netns.js';
 import { createLabNetwork, type LabNetwork } from '../../lab/network.js';
 import { bootedMarker, startNfsLab, type NfsLab } from '../../lab/nfsboot.js';
+import { LAB_ROOT } from '../../lab/nfsroot.js';
 import { stopAllTracked } from '../../lab/proc.js';
 import { bootNode, haveQemu, OVMF_CODE, type BootResult } from '../../lab/qemu.js';
 import { machineEvents, siderealCli, siderealReady } from '../../lab/sidereal.js';
@@ -87,7 +88,8 @@ describe.skipIf(!runnable && !process.env.CI)('diskless boot over NFS (QEMU, TCG
       const events = await machineEvents(config, node.mac);
       const stages = events.map((e) => e.stage);
       for (const s of ['dhcp', 'kernel', 'nfs', 'booted']) expect(stages, `${node.hostname}: ${stages.join(',')}`).toContain(s);
-      expect(events.find((e) => e.stage === 'booted')!.detail).toMatchObject({ hostname: node.hostname, ip: node.ip });
+      // What / is on each: the shared node's RAM overlay, the maintenance node's NFS root itself.
+      expect(events.find((e) => e.stage === 'booted')!.detail).toMatchObject({ hostname: node.hostname, ip: node.ip, rootfs: node === SHARED ? 'overlayfs' : 'nfs' });
       const at = (s: string) => events.find((e) => e.stage === s)!.at;
       expect(at('dhcp')).toBeLessThan(at('kernel'));
       expect(at('kernel')).toBeLessThan(at('nfs'));
@@ -103,4 +105,65 @@ describe.skipIf(!runnable && !process.env.CI)('diskless boot over NFS (QEMU, TCG
     expect(exported).toContain(`CLIENT { Clients = ${MASTER.ip}/32; Access_Type = RW; }`);
     expect(exported).toContain('CLIENT { Clients = 10.77.0.0/24; Access_Type = RO; }');
   }, BOOT_TIMEOUT_MS + 120_000);
+
+  it('a rebuild under a running node: it keeps its generation, exported and readable; its next boot gets the new one', async (ctx) => {
+    if (!ready) ctx.skip();
+    const { config } = lab!;
+    const exportsFile = lab!.ganesha.exportsFile;
+    const old = (await siderealJson(config, ['machine', 'show', SHARED.mac])).running as { nfsPath: string };
+    const running = await bootNode({
+      ns: net.ns, tap: net.taps[0]!, mac: SHARED.mac, firmware: 'bios', marker: bootedMarker(SHARED.hostname),
+      timeoutMs: BOOT_TIMEOUT_MS, serialLog: path.join(work, 'serial-rebuild-1.log'), memoryMb: 1024, keep: true,
+    });
+    try {
+      expect(running.ok, failure(running, 'shared, first boot')).toBe(true);
+      const genA = old.nfsPath;
+
+      // The rebuild, with the node up: a new generation goes live; the node's stays.
+      await siderealCli(config, ['root', 'build', LAB_ROOT], 40 * 60_000);
+      const builtAt = Date.now();
+      const genB = lab!.treeNow();
+      expect(genB).not.toBe(genA);
+      await waitFor(() => readFileSync(exportsFile, 'utf8').includes(`Path = "${genB}"`), 20_000, 'the new generation exported');
+      expect(readFileSync(exportsFile, 'utf8')).toContain(`Path = "${genA}"`);
+      expect(existsSync(genA)).toBe(true); // not pruned: a machine runs it
+
+      // The node's heartbeat after the rebuild: still on its generation, reading it fine.
+      await waitFor(async () => {
+        const r = (await siderealJson(config, ['machine', 'show', SHARED.mac])).running as { at: number; nfsPath: string } | null;
+        return !!r && r.at > builtAt && r.nfsPath === genA;
+      }, 90_000, 'a heartbeat from the node after the rebuild');
+      expect(readFileSync(path.join(work, 'sidereal.log'), 'utf8')).not.toMatch(/"nfs":"error"/);
+    } finally {
+      await running.stop?.();
+    }
+
+    // Power-cycled: the menu now names the new generation. (The old one stays exported: the
+    // maintenance node of the first test last booted it. test/integration/nfs-exports.test.ts
+    // shows a generation unexported once no machine's last boot used it.)
+    const again = await bootNode({
+      ns: net.ns, tap: net.taps[0]!, mac: SHARED.mac, firmware: 'bios', marker: bootedMarker(SHARED.hostname),
+      timeoutMs: BOOT_TIMEOUT_MS, serialLog: path.join(work, 'serial-rebuild-2.log'), memoryMb: 1024,
+    });
+    expect(again.ok, failure(again, 'shared, second boot')).toBe(true);
+    const genB = lab!.treeNow();
+    const booted = (await machineEvents(config, SHARED.mac)).filter((e) => e.stage === 'booted').pop()!;
+    expect(String(booted.detail.root)).toContain(`:${genB}:`);
+    const now = (await siderealJson(config, ['machine', 'show', SHARED.mac])).running as { nfsPath: string };
+    expect(now.nfsPath).toBe(genB);
+    expect(readFileSync(exportsFile, 'utf8')).toContain(`Path = "${genB}"`);
+  }, 2 * BOOT_TIMEOUT_MS + 2_400_000);
 });
+
+async function siderealJson(config: string, args: string[]): Promise<Record<string, unknown>> {
+  return JSON.parse(await siderealCli(config, ['--json', ...args])) as Record<string, unknown>;
+}
+
+async function waitFor(pred: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (await pred()) return;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`waited ${ms} ms for ${what}`);
+}

@@ -9,7 +9,8 @@
  *     nfsPath .../current; meanwhile the SSE stream carries every step in order and a second
  *     build is refused (409).
  *  2. A recipe naming a package that does not exist: the build fails naming step `packages`, its
- *     log is kept, its generation removed, the live one untouched.
+ *     log is kept, its generation removed, the live one untouched; the same for a post-install
+ *     command that fails (step `post-install`).
  *  3. kill -9 of the daemon in the middle of a chroot step; the restarted daemon marks the build
  *     failed, stops what it left running, unmounts, removes the generation; live root untouched.
  *  4. `root cancel` during the bootstrap: the following CLI exits 1, the generation is gone.
@@ -162,6 +163,25 @@ describe.skipIf(!runnable)('root builds through the daemon, for real', () => {
       expect(b).toMatchObject({ state: 'failed', step: 'packages' });
       const log = await sidereal('root', 'log', String(b.id));
       expect(log.stdout).toContain('no-such-package-xyz');
+      expect(current()).toBe(first);
+      expect(gens()).toEqual([first]);
+      expect(await mountsUnder(work)).toEqual([]);
+    } finally {
+      writeFileSync(recipeFile(), good);
+    }
+  }, 1_200_000);
+
+  it('a post-install command that fails stops the build at step post-install, naming the command', async () => {
+    expect(first).not.toBe('');
+    const good = readFileSync(recipeFile(), 'utf8');
+    writeFileSync(recipeFile(), `${good}\npostInstall:\n  - "echo preparing; exit 3"\n`);
+    try {
+      const r = await sidereal('--json', 'root', 'build', ROOT);
+      expect(r.exitCode).toBe(1);
+      const b = JSON.parse(r.stdout) as { state: string; step: string; error: string; id: number };
+      expect(b).toMatchObject({ state: 'failed', step: 'post-install' });
+      expect(b.error).toMatch(/step post-install .*exited with 3/);
+      expect((await sidereal('root', 'log', String(b.id))).stdout).toContain('preparing');
       expect(current()).toBe(first);
       expect(gens()).toEqual([first]);
       expect(await mountsUnder(work)).toEqual([]);

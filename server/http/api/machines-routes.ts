@@ -18,6 +18,8 @@ export function registerMachineRoutes({ routes, inv, config }: ApiContext): void
       machine,
       effective: { root: plan.root, bootMode: plan.bootMode, loader: plan.loader, kernelArgs: plan.kernelArgs },
       lease: inv.leases.byMac(mac) ?? null,
+      /** The tree it was last sent to boot, or reported running (heartbeat), and when. */
+      running: inv.nfs.boot(mac) ?? null,
       events: inv.events.list(mac, 20),
     };
   };
