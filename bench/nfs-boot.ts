@@ -5,7 +5,7 @@
  * block written by hand), in the same run, on the same root tree (the lab's bookworm-minimal),
  * alternating servers. Times come from the node's serial console, the same way for both:
  *   kernel   QEMU start -> "Linux version" (DHCP, bootloader, kernel and initrd fetched)
- *   root     -> "Switching root" (the initramfs has the NFS root and its overlay)
+ *   root     -> systemd reaches initrd-switch-root.target (the NFS root and its overlay are up)
  *   booted   -> the root's sidereal-booted unit prints SIDEREAL-BOOTED (multi-user reached)
  *
  *   npm run bench:nfsboot -- [--firmware bios,uefi] [--runs N] [--timeout S]
@@ -13,7 +13,7 @@
  * Needs root; everything runs in a lab namespace and is removed. Results:
  * bench/results/nfs-boot-<date>.json, and a table with the ratios sidereal/by-hand.
  */
-import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -36,7 +36,7 @@ type Stage = 'kernel' | 'root' | 'booted';
 interface Sample { server: Server; firmware: Firmware; run: number; ok: boolean; stages: Partial<Record<Stage, number>>; error?: string }
 
 const NODE = { mac: '52:54:00:77:02:10', ip: '10.77.0.30', hostname: 'bench01' };
-const STAGES: Array<[Stage, RegExp]> = [['kernel', /Linux version \d/], ['root', /Switching root/], ['booted', /SIDEREAL-BOOTED host=bench01 /]];
+const STAGES: Array<[Stage, RegExp]> = [['kernel', /Linux version \d/], ['root', /initrd-switch-root\.target|Switching root/], ['booted', /SIDEREAL-BOOTED host=bench01 /]];
 
 const { values } = parseArgs({
   options: {
@@ -78,6 +78,8 @@ async function byHand(net: LabNetwork, dir: string, tree: string, firmware: Firm
   const files = { kernel: `vmlinuz-${kver}@${LAB_ROOT}`, initrd: `initrd.img-${kver}@${LAB_ROOT}` };
   await copyFile(path.join(tree, 'boot', `vmlinuz-${kver}`), path.join(tftpRoot, files.kernel));
   await copyFile(path.join(tree, 'boot', `initrd.img-${kver}`), path.join(tftpRoot, files.initrd));
+  // dracut writes the initrd 0600 and dnsmasq's TFTP (user nobody) refuses it: as SIDUS says, make it readable.
+  await chmod(path.join(tftpRoot, files.initrd), 0o644);
   await writeStaticMenu(tftpRoot, NODE.mac, files, NODE.hostname,
     `console=tty0 console=ttyS0,115200 ip=dhcp root=nfs:${net.serverIp}:${tree}:${DEFAULT_NFS_OPTIONS} ro sidereal.overlay=tmpfs`);
   const gdir = path.join(dir, 'ganesha');
@@ -103,6 +105,18 @@ async function byHand(net: LabNetwork, dir: string, tree: string, firmware: Firm
 
 const work = await mkdtemp(path.join(tmpdir(), 'sidereal-nfsbench-'));
 let net: LabNetwork | undefined;
+// Ctrl-C: stop what was started (by PID), remove the namespace and the work dir, then exit.
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    void (async () => {
+      await stopAllTracked();
+      await net?.destroy();
+      await destroyAllNamespaces();
+      await rm(work, { recursive: true, force: true });
+      process.exit(130);
+    })();
+  });
+}
 const samples: Sample[] = [];
 let tree = '';
 try {

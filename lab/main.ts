@@ -147,10 +147,6 @@ export async function labMain(argv: string[]): Promise<number> {
     net = await createLabNetwork({ taps: 1 });
     work = await mkdtemp(path.join(tmpdir(), 'sidereal-lab-'));
     say(`namespace ${net.ns}: bridge ${net.bridge} ${net.serverIp}, ${net.taps[0]}; work dir ${work}`);
-    say(`preparing the kernel and marker initrd (cache ${values.cache ?? defaultCacheDir()})`);
-    const assets = await prepareLabAssets(values.cache ?? defaultCacheDir());
-    say(`kernel ${assets.kernelVersion}`);
-    say(`booting ${node.hostname} (${node.mac}, ${firmware}${firmware === 'uefi' ? `, ${values['uefi-rom'] === 'ipxe' ? 'iPXE ROM' : "OVMF's own PXE"}` : ', SeaBIOS + iPXE'}) from sidereal serve ...`);
     if (values.root === 'nfs') {
       nfs = await startNfsLab(net, work, [node], say);
       say(`booting ${node.hostname} (${node.mac}, ${firmware}) to ${nfs.tree} over NFS ...`);
@@ -168,6 +164,10 @@ export async function labMain(argv: string[]): Promise<number> {
       }
       return b.ok ? 0 : 1;
     }
+    say(`preparing the kernel and marker initrd (cache ${values.cache ?? defaultCacheDir()})`);
+    const assets = await prepareLabAssets(values.cache ?? defaultCacheDir());
+    say(`kernel ${assets.kernelVersion}`);
+    say(`booting ${node.hostname} (${node.mac}, ${firmware}${firmware === 'uefi' ? `, ${values['uefi-rom'] === 'ipxe' ? 'iPXE ROM' : "OVMF's own PXE"}` : ', SeaBIOS + iPXE'}) from sidereal serve ...`);
     const r = await bootAgainst({
       server: 'sidereal',
       firmware,

@@ -17,6 +17,7 @@ CREATE TABLE builds (
   requested_by TEXT NOT NULL,
   owner        TEXT,                          -- "<pid>:<start time>" of the process running it
   result       TEXT CHECK (result IS NULL OR json_valid(result)),
+  cancel_requested_by TEXT,                   -- set by a cancel from another process; the owner polls it
   created_at   INTEGER NOT NULL,
   started_at   INTEGER,
   finished_at  INTEGER

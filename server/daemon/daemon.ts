@@ -18,11 +18,9 @@ import { registerMetricsRoute } from '../http/metrics-route.js';
 import { setDefaultRunLogger } from '../run.js';
 import { recoverLeftovers } from '../roots/chroot.js';
 import { existsSync } from 'node:fs';
-import path from 'node:path';
-import { resolveTree } from '../nfs/wanted.js';
 import { BuildJobs } from '../roots/jobs.js';
 import { ExportManager } from '../nfs/manager.js';
-import type { ServedFile } from '../boot/types.js';
+import { nodeTracking } from './node-tracking.js';
 
 export interface Daemon {
   inventory: Inventory;
@@ -46,28 +44,7 @@ export async function startDaemon(config: SiderealConfig, logger: Logger): Promi
   const exports = new ExportManager(inv, config, logger.child({ svc: 'nfs' }));
   await exports.start();
   closers.push(() => exports.close());
-  /** A node reported the tree it has mounted (root=nfs:<server>:<path>:<options>, from its /proc/cmdline). */
-  const noteRunning = (mac: string, r: { root?: string }): boolean => {
-    const m = /^nfs4?:[^:]+:([^:]+)/.exec(r.root ?? '');
-    const known = m ? inv.nfs.boot(mac) : undefined;
-    if (!m || !known) return false;
-    // Only a generation of the root it was sent to: a report must not get any other path exported.
-    const reported = path.normalize(m[1]!);
-    const live = resolveTree(inv.roots.get(known.root)?.nfsPath ?? '');
-    const sibling = !!live && path.dirname(reported) === path.dirname(live) && /^gen-[0-9TZ-]+$/.test(path.basename(reported));
-    if (reported !== known.nfsPath && !sibling) {
-      logger.warn({ mac, reported, root: known.root }, 'node reports a tree that is not a generation of its root: ignored');
-      return false;
-    }
-    const changed = inv.nfs.recordRunning(mac, known.root, reported, known.mode);
-    if (changed) void exports.changed(`running ${mac}`);
-    return changed;
-  };
-  /** A menu or script sent a machine to a tree: remember it, so that tree stays exported while the machine may run it. */
-  const noteBoot = (served: ServedFile, mac: string | undefined) => {
-    if (served.kind !== 'virtual' || !served.boots || !mac) return;
-    if (inv.nfs.recordBoot(mac, served.boots.root, served.boots.nfsPath, served.boots.mode)) void exports.changed(`boot ${mac}`);
-  };
+  const nodes = nodeTracking(inv, exports, logger.child({ svc: 'http' }));
   const close = async () => {
     for (const c of closers.reverse()) await c().catch((e) => logger.error({ err: e }, 'close failed'));
   };
@@ -112,7 +89,7 @@ export async function startDaemon(config: SiderealConfig, logger: Logger): Promi
         resolve: (path, peer) => {
           const served = serveBootPath(inv, config, path);
           if (served.kind !== 'missing' && !served.mac) served.mac = macOfPeer(peer.address);
-          if (served.kind !== 'missing') noteBoot(served, served.mac);
+          if (served.kind !== 'missing') nodes.noteBoot(served, served.mac);
           return served;
         },
         onTransfer: (ev) => {
@@ -132,12 +109,12 @@ export async function startDaemon(config: SiderealConfig, logger: Logger): Promi
       logger: httpLog,
       serve: (path) => {
         const served = serveBootPath(inv, config, path);
-        if (served.kind !== 'missing') noteBoot(served, served.mac);
+        if (served.kind !== 'missing') nodes.noteBoot(served, served.mac);
         return served;
       },
       ipxeScript: (mac) => {
         const served = ipxeScriptFor(inv, config, mac);
-        noteBoot(served, mac);
+        nodes.noteBoot(served, mac);
         return served;
       },
       macOfPeer,
@@ -147,30 +124,9 @@ export async function startDaemon(config: SiderealConfig, logger: Logger): Promi
         httpLog[reason?.startsWith('refused') ? 'warn' : 'info']({ mac, file, bytes, status, ...(reason ? { reason } : {}) }, 'http fetch');
         if (mac) inv.events.record(mac, 'http', { file, bytes, status });
       },
-      checkBooted: (mac, ip, peer) => {
-        if (ip !== peer) return `the report names ${ip} but comes from ${peer}`;
-        const lease = inv.leases.byMac(mac);
-        if (!lease || lease.ipv4 !== ip) return `${mac} holds no lease for ${ip}${lease ? ` (its lease is ${lease.ipv4})` : ''}`;
-        return undefined;
-      },
-      recordBooted: (mac, r) => {
-        const now = Date.now();
-        const kernelAt = now - r.uptime * 1000;
-        const detail = { ip: r.ip, hostname: r.hostname ?? null, kernel: r.kernel ?? null, root: r.root ?? null, rootfs: r.rootfs ?? null, uptime: r.uptime };
-        inv.events.record(mac, 'kernel', { kernel: r.kernel ?? null }, Math.round(kernelAt));
-        if (r.nfsMountedAt !== undefined && r.nfsMountedAt <= r.uptime) {
-          inv.events.record(mac, 'nfs', { root: r.root ?? null, uptime: r.nfsMountedAt }, Math.round(kernelAt + r.nfsMountedAt * 1000));
-        }
-        inv.events.record(mac, 'booted', detail, now);
-        httpLog.info({ mac, ...detail, nfsMountedAt: r.nfsMountedAt ?? null }, 'node booted');
-        noteRunning(mac, r);
-      },
-      recordAlive: (mac, r) => {
-        const changed = noteRunning(mac, r);
-        // Every 30 s per node: a line only when something changed or is wrong.
-        const level = r.nfs === 'error' ? 'warn' : changed ? 'info' : 'debug';
-        httpLog[level]({ mac, ip: r.ip, root: r.root ?? null, nfs: r.nfs ?? null, uptime: r.uptime }, 'node alive');
-      },
+      checkBooted: nodes.checkReport,
+      recordBooted: nodes.recordBooted,
+      recordAlive: nodes.recordAlive,
     };
     const app = buildHttpApp(ctx);
     await startService('http', () => app.listen({ host: config.http.listen, port: config.http.port }));

@@ -34,6 +34,8 @@ export interface Build {
   logFile: string;
   requestedBy: string;
   owner: string | null;
+  /** A cancel asked from another process than the owner: who asked (the owner polls this). */
+  cancelRequestedBy: string | null;
   result: BuildOutcome | null;
   createdAt: number;
   startedAt: number | null;
@@ -43,12 +45,13 @@ export interface Build {
 interface Row {
   id: number; root: string; recipe: string; state: BuildState; step: string | null; step_title: string | null;
   progress: number; generation: string | null; error: string | null; log_file: string; requested_by: string;
-  owner: string | null; result: string | null; created_at: number; started_at: number | null; finished_at: number | null;
+  owner: string | null; cancel_requested_by: string | null; result: string | null; created_at: number; started_at: number | null; finished_at: number | null;
 }
 
 const toBuild = (r: Row): Build => ({
   id: r.id, root: r.root, recipe: r.recipe, state: r.state, step: r.step, stepTitle: r.step_title, progress: r.progress,
   generation: r.generation, error: r.error, logFile: r.log_file, requestedBy: r.requested_by, owner: r.owner,
+  cancelRequestedBy: r.cancel_requested_by,
   result: r.result ? (JSON.parse(r.result) as BuildOutcome) : null,
   createdAt: r.created_at, startedAt: r.started_at, finishedAt: r.finished_at,
 });
@@ -105,6 +108,11 @@ export class Builds {
   start(id: number, owner: string): boolean {
     return this.db.prepare("UPDATE builds SET state = 'running', owner = ?, started_at = ? WHERE id = ? AND state = 'queued'")
       .run(owner, Date.now(), id).changes === 1;
+  }
+
+  /** Ask the process running the build to cancel it (it polls); false when the build is not running. */
+  requestCancel(id: number, actor: string): boolean {
+    return this.db.prepare("UPDATE builds SET cancel_requested_by = ? WHERE id = ? AND state = 'running'").run(actor, id).changes === 1;
   }
 
   setGeneration(id: number, generation: string): void {

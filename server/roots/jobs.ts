@@ -20,7 +20,7 @@ import { InventoryError, type Build, type Inventory } from '../inventory/index.j
 import type { Logger } from '../log.js';
 import { BuildError, buildRoot } from './build.js';
 import { CURRENT, currentGeneration, listGenerations, removeGeneration, rootDir, type Generation } from './generations.js';
-import { killBuildProcesses, ownerAlive, ownerPid, ownerToken } from './owner.js';
+import { killBuildProcesses, ownerAlive, ownerToken } from './owner.js';
 import { unmountAll } from './mounts.js';
 import { activateGeneration, readGenerationInfo, rollbackTarget, type GenerationInfo, type PublishedRoot } from './publish.js';
 import { loadRecipe } from './recipe.js';
@@ -106,8 +106,8 @@ export class BuildJobs {
   }
 
   /**
-   * Cancel a queued or running build. A build run by another process (a `--offline` CLI) is
-   * asked to stop with SIGTERM, which its abort handler turns into a cancel.
+   * Cancel a queued or running build. A build another process runs (the daemon's, seen from a
+   * `--offline` CLI, or the reverse) is flagged in its row; its owner polls the flag and aborts.
    */
   cancel(id: number, actor: string): Build {
     const b = this.inv.builds.get(id);
@@ -121,7 +121,7 @@ export class BuildJobs {
       this.inv.builds.finish(id, 'cancelled', { error: `cancelled by ${actor}` });
       this.emitEnd(id);
     } else {
-      process.kill(ownerPid(b.owner)!, 'SIGTERM');
+      this.inv.builds.requestCancel(id, actor);
     }
     return this.inv.builds.get(id)!;
   }
@@ -283,6 +283,11 @@ export class BuildJobs {
     const ac = new AbortController();
     this.controllers.set(id, ac);
     const logger = this.logger.child({ build: id, root: b.root });
+    // A cancel asked from another process lands in the row: look every second.
+    const poll = setInterval(() => {
+      const by = this.inv.builds.get(id)?.cancelRequestedBy;
+      if (by) ac.abort(new Error(`cancelled by ${by}`));
+    }, 1000);
     this.emit(id, { type: 'build', build: b });
     writeLog(log, '-', `build ${id} of ${b.root} from ${b.recipe}, requested by ${b.requestedBy}`);
     try {
@@ -314,6 +319,7 @@ export class BuildJobs {
       writeLog(log, err instanceof BuildError ? err.step : '-', cancelled ? 'cancelled' : `FAILED: ${message}`);
       logger[cancelled ? 'warn' : 'error']({ err: message }, cancelled ? 'root build cancelled' : 'root build failed');
     } finally {
+      clearInterval(poll);
       this.controllers.delete(id);
       await new Promise<void>((resolve) => log.end(resolve));
       this.emitEnd(id);

@@ -26,11 +26,6 @@ export function ownerAlive(token: string | null | undefined): boolean {
   return !!f && f[0] !== 'Z' && f[19] === m[2];
 }
 
-export function ownerPid(token: string | null | undefined): number | undefined {
-  const m = /^(\d+):/.exec(token ?? '');
-  return m ? Number(m[1]) : undefined;
-}
-
 /** The environment variable every command of a build carries: the generation directory it builds. */
 export const BUILD_TAG = 'SIDEREAL_BUILD';
 

@@ -101,6 +101,14 @@ describe('asking for a build', () => {
     expect(f.inv.audit.list({ limit: 5, target: 'lab' }).map((a) => a.action)).toContain('root.build.cancel');
   });
 
+  it('a build another live process runs is flagged for it to cancel, never signalled', async () => {
+    const b = f.inv.builds.create({ root: 'lab', recipe: 'x', requestedBy: 't', logFile: () => '/dev/null' });
+    f.inv.builds.start(b.id, ownerToken(process.ppid)); // e.g. the daemon, seen from a --offline CLI
+    const r = await call('POST', `/api/v1/builds/${b.id}/cancel`);
+    expect(r.json()).toMatchObject({ state: 'running', cancelRequestedBy: 'token:ops' });
+    expect(alive(process.ppid)).toBe(true);
+  });
+
   it('streams an ended build as server-sent events: the record, then end', async () => {
     const b = f.inv.builds.create({ root: 'lab', recipe: 'x', requestedBy: 't', logFile: () => '/dev/null' });
     f.inv.builds.finish(b.id, 'failed', { error: 'boom' });
