@@ -18,6 +18,7 @@ export interface NfsLabMachine {
   ip: string;
   hostname: string;
   mode?: 'root' | 'maintenance';
+  kernelArgs?: string;
 }
 
 export interface NfsLab {
@@ -52,7 +53,7 @@ export async function startNfsLab(net: LabNetwork, workDir: string, machines: Nf
   try {
     for (const m of machines) {
       await siderealCli(cfg.configFile, ['machine', 'add', m.mac, '--hostname', m.hostname, '--ip', m.ip, '--root', LAB_ROOT,
-        ...(m.mode ? ['--mode', m.mode] : [])]);
+        ...(m.mode ? ['--mode', m.mode] : []), ...(m.kernelArgs ? ['--kernel-args', m.kernelArgs] : [])]);
     }
     const server = await startSidereal(net.ns, cfg.configFile, path.join(workDir, 'sidereal.log'));
     return {

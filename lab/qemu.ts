@@ -141,6 +141,8 @@ export async function bootNode(o: BootNodeOptions): Promise<BootResult> {
           if (test(line)) finish({ seconds: elapsed(), serial, ok: true, markerLine: line });
           else if (failOn?.test(line)) finish({ seconds: elapsed(), serial, ok: false, error: `boot failed: ${line.trim()}` });
         }
+        // A prompt ends without a newline (`node01 login: `): the marker may be there.
+        if (pending && test(pending)) finish({ seconds: elapsed(), serial, ok: true, markerLine: pending });
       });
       child.stderr?.on('data', (chunk: Buffer) => {
         stderr += chunk.toString();

@@ -40,7 +40,10 @@ export function kernelBackend(file: string, logger?: Logger): ExportBackend {
     file,
     async apply(text, paths) {
       await writeAtomic(file, text);
-      const ra = await run(['exportfs', '-ra'], { logger, reject: false });
+      const ra = await run(['exportfs', '-ra'], { logger, reject: false }).catch((e: unknown) => {
+        const missing = (e as { cause?: { code?: string } }).cause?.code === 'ENOENT';
+        throw new Error(missing ? `exportfs is not installed (apt-get install nfs-kernel-server): ${file} is written, not applied` : (e as Error).message);
+      });
       if (ra.exitCode !== 0) throw new Error(`exportfs -ra failed (${ra.exitCode}): ${(ra.stderr || ra.stdout).trim()}`);
       const v = await run(['exportfs', '-v'], { logger, reject: false });
       if (v.exitCode !== 0) throw new Error(`exportfs -v failed (${v.exitCode}): ${v.stderr.trim()}`);
