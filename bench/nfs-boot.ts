@@ -65,7 +65,7 @@ async function timedBoot(net: LabNetwork, firmware: Firmware, serialLog: string)
   const stages: Partial<Record<Stage, number>> = {};
   const t0 = process.hrtime.bigint();
   const r = await bootNode({
-    ns: net.ns, tap: net.taps[0]!, mac: NODE.mac, firmware, uefiRom: 'none', marker: LOGIN, timeoutMs, serialLog, memoryMb: 1024,
+    ns: net.ns, tap: net.taps[0]!, mac: NODE.mac, firmware, uefiRom: 'none', marker: LOGIN, markerIsPrompt: true, timeoutMs, serialLog, memoryMb: 1024,
     onLine: (line) => {
       const t = Number(process.hrtime.bigint() - t0) / 1e9;
       for (const [stage, re] of STAGES) if (stages[stage] === undefined && re.test(line)) stages[stage] = Math.round(t * 100) / 100;

@@ -40,6 +40,8 @@ export interface BootNodeOptions {
   onLine?: (line: string) => void;
   /** Leave the guest running after the marker (the result's `stop()` powers it off). */
   keep?: boolean;
+  /** The marker is a prompt (no newline after it): match it in the line still being written too. */
+  markerIsPrompt?: boolean;
 }
 
 export interface BootResult {
@@ -141,8 +143,8 @@ export async function bootNode(o: BootNodeOptions): Promise<BootResult> {
           if (test(line)) finish({ seconds: elapsed(), serial, ok: true, markerLine: line });
           else if (failOn?.test(line)) finish({ seconds: elapsed(), serial, ok: false, error: `boot failed: ${line.trim()}` });
         }
-        // A prompt ends without a newline (`node01 login: `): the marker may be there.
-        if (pending && test(pending)) finish({ seconds: elapsed(), serial, ok: true, markerLine: pending });
+        // A prompt ends without a newline (`node01 login: `): with markerIsPrompt, look in the unfinished line too.
+        if (o.markerIsPrompt && pending && test(pending)) finish({ seconds: elapsed(), serial, ok: true, markerLine: pending });
       });
       child.stderr?.on('data', (chunk: Buffer) => {
         stderr += chunk.toString();
