@@ -13,6 +13,7 @@ import type { Inventory } from '../inventory/index.js';
 import type { Logger } from '../log.js';
 import type { ExportManager } from '../nfs/manager.js';
 import { resolveTree } from '../nfs/wanted.js';
+import { stageSeconds } from '../boot/timeline.js';
 
 export function nodeTracking(inv: Inventory, exports: ExportManager, logger: Logger) {
   /** A menu or script sent a machine to a tree: remember it, so that tree stays exported while the machine may run it. */
@@ -56,7 +57,7 @@ export function nodeTracking(inv: Inventory, exports: ExportManager, logger: Log
       inv.events.record(mac, 'nfs', { root: r.root ?? null, uptime: r.nfsMountedAt }, Math.round(kernelAt + r.nfsMountedAt * 1000));
     }
     inv.events.record(mac, 'booted', detail, now);
-    logger.info({ mac, ...detail, nfsMountedAt: r.nfsMountedAt ?? null }, 'node booted');
+    logger.info({ mac, ...detail, nfsMountedAt: r.nfsMountedAt ?? null, stages: stageSeconds(inv.events.list(mac, 200)) }, 'node booted');
     noteRunning(mac, r);
   };
 

@@ -118,6 +118,12 @@ describe('sidereal serve with real clients', () => {
     expect(at('booted') - at('kernel')).toBeCloseTo(40_500, -2);
     expect(at('nfs') - at('kernel')).toBeCloseTo(12_250, -2);
     expect(served!.lines.some((l) => l.msg === 'boot report refused' && l.mac === MAC)).toBe(true);
+    // Seconds to each stage of the last boot: in the API (machine show), and in the daemon's log line.
+    const show = JSON.parse((await live('--json', 'machine', 'show', MAC)).stdout) as { stages: Record<string, number> };
+    expect(Object.keys(show.stages)).toEqual(['dhcp', 'files', 'kernel', 'nfs', 'booted']);
+    expect(show.stages.booted! - show.stages.kernel!).toBeCloseTo(40.5, 0);
+    // (This report's made-up uptime puts the kernel before the DHCP exchanges above: only the keys are checked.)
+    expect(Object.keys(served!.lines.find((l) => l.msg === 'node booted' && l.mac === MAC)?.stages as object)).toEqual(['dhcp', 'files', 'kernel', 'nfs', 'booted']);
     const text = await live('events', MAC);
     expect(text.stdout).toMatch(/^\+ *\d+\.\d\d s {2}tftp/m);
     expect(served!.lines.some((l) => l.svc === 'dhcp' && l.mac === MAC && l.xid)).toBe(true);

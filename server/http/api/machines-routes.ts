@@ -1,5 +1,6 @@
 /** /api/v1/machines: register, list, show, update, delete, explain, events. */
 import type { ApiContext } from './app.js';
+import { stageSeconds } from '../../boot/timeline.js';
 import { actorOf } from './auth.js';
 import { ApiError } from './errors.js';
 import { MAC_PARAMS, MACHINE, MACHINE_CREATE, MACHINE_UPDATE, PAGE_QUERY } from './schemas.js';
@@ -21,6 +22,8 @@ export function registerMachineRoutes({ routes, inv, config }: ApiContext): void
       /** The tree it was last sent to boot, or reported running (heartbeat), and when. */
       running: inv.nfs.boot(mac) ?? null,
       events: inv.events.list(mac, 20),
+      /** Seconds from the first event of the last boot to DHCP, files, kernel, nfs, booted. */
+      stages: stageSeconds(inv.events.list(mac, 200)),
     };
   };
 
@@ -91,12 +94,13 @@ export function registerMachineRoutes({ routes, inv, config }: ApiContext): void
   });
 
   routes.add({
-    method: 'GET', url: '/api/v1/machines/:mac/events', tag: 'machines', summary: 'Boot timeline: DHCP, TFTP and HTTP events with times',
+    method: 'GET', url: '/api/v1/machines/:mac/events', tag: 'machines', summary: 'Boot timeline: DHCP, TFTP, HTTP, kernel, NFS root and booted events with times, and the seconds to each stage of the last boot',
     params: MAC_PARAMS,
     querystring: { type: 'object', additionalProperties: false, properties: { limit: { type: 'integer', minimum: 1, maximum: 1000, default: 200 } } },
     handler: async (req) => {
       const mac = parseMac((req.params as { mac: string }).mac);
-      return { mac, events: inv.events.list(mac, (req.query as { limit: number }).limit) };
+      const events = inv.events.list(mac, (req.query as { limit: number }).limit);
+      return { mac, events, stages: stageSeconds(events) };
     },
   });
 }
