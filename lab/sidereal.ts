@@ -7,19 +7,12 @@ import { execa } from 'execa';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { startServer, type RunningServer } from './server-process.js';
+import { installDir } from '../server/install-dir.js';
 
-/** The repository root: the nearest parent of this file holding bin/sidereal.js (works from lab/ and dist/lab/). */
-export function repoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 5; i++) {
-    if (existsSync(path.join(dir, 'bin', 'sidereal.js')) && existsSync(path.join(dir, 'package.json'))) return dir;
-    dir = path.dirname(dir);
-  }
-  return process.cwd();
-}
+/** The repository root (works from lab/ and dist/lab/). */
+export const repoRoot = installDir;
 
 export function siderealBin(): string {
   return process.env.SIDEREAL_BIN ?? path.join(repoRoot(), 'bin', 'sidereal.js');

@@ -89,30 +89,28 @@ function parse(status: number, text: string): unknown {
 
 export function httpTransport(url: string, token: string): ApiTransport {
   const base = url.replace(/\/+$/, '');
+  /** fetch with the token; a network failure becomes ApiUnreachableError (one message for every call). */
+  const reach = async (path: string, init: RequestInit & { headers?: Record<string, string> }): Promise<Response> => {
+    try {
+      return await fetch(base + path, { ...init, headers: { authorization: `Bearer ${token}`, ...init.headers } });
+    } catch (e) {
+      if (init.signal?.aborted && !(init.signal.reason instanceof DOMException && init.signal.reason.name === 'TimeoutError')) throw e;
+      const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message;
+      throw new ApiUnreachableError(`cannot reach the API at ${base} (${cause}): is \`sidereal serve\` running? On the server, --offline works on the inventory file directly`);
+    }
+  };
   return {
     async call<T>(method: string, path: string, body?: unknown): Promise<T> {
-      let res: Response;
-      try {
-        res = await fetch(base + path, {
-          method,
-          headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-          body: body === undefined ? undefined : JSON.stringify(body),
-          signal: AbortSignal.timeout(60_000),
-        });
-      } catch (e) {
-        const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message;
-        throw new ApiUnreachableError(`cannot reach the API at ${base} (${cause}): is \`sidereal serve\` running? On the server, --offline works on the inventory file directly`);
-      }
+      const res = await reach(path, {
+        method,
+        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(60_000),
+      });
       return parse(res.status, await res.text()) as T;
     },
     async text(path) {
-      let res: Response;
-      try {
-        res = await fetch(base + path, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(60_000) });
-      } catch (e) {
-        const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message;
-        throw new ApiUnreachableError(`cannot reach the API at ${base} (${cause})`);
-      }
+      const res = await reach(path, { signal: AbortSignal.timeout(60_000) });
       const text = await res.text();
       if (res.status >= 400) parse(res.status, text);
       return text;
@@ -121,11 +119,10 @@ export function httpTransport(url: string, token: string): ApiTransport {
       let res: Response;
       try {
         // No timeout: a build's stream lasts as long as the build (the server sends keepalives).
-        res = await fetch(base + path, { headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' }, signal });
+        res = await reach(path, { headers: { accept: 'text/event-stream' }, signal });
       } catch (e) {
-        if (signal?.aborted) return;
-        const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message;
-        throw new ApiUnreachableError(`cannot reach the API at ${base} (${cause})`);
+        if (signal?.aborted) return; // the user stopped following
+        throw e;
       }
       if (res.status >= 400 || !res.body) parse(res.status, await res.text());
       try {

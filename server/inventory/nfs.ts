@@ -12,7 +12,9 @@ export interface MachineBoot {
 export class NfsState {
   private readonly recordStmt;
   private readonly sameStmt;
+  private readonly idStmt;
   constructor(private readonly db: Db) {
+    this.idStmt = db.prepare<[string], { export_id: number }>('SELECT export_id FROM nfs_export_ids WHERE path = ?');
     this.recordStmt = db.prepare(`INSERT INTO machine_boots (mac, root, nfs_path, mode, at) VALUES (?, ?, ?, ?, ?)
       ON CONFLICT(mac) DO UPDATE SET root = excluded.root, nfs_path = excluded.nfs_path, mode = excluded.mode, at = excluded.at`);
     this.sameStmt = db.prepare<[string, string, string], { n: number }>(
@@ -21,8 +23,11 @@ export class NfsState {
 
   /** The id of an export path: the one it had, else the lowest free one (1..65535). */
   exportId(path: string): number {
+    // Read first: the manager asks for every export on each reconcile; a write lock only for a new path.
+    const known = this.idStmt.get(path);
+    if (known) return known.export_id;
     return this.db.transaction(() => {
-      const had = this.db.prepare<[string], { export_id: number }>('SELECT export_id FROM nfs_export_ids WHERE path = ?').get(path);
+      const had = this.idStmt.get(path);
       if (had) return had.export_id;
       // The lowest id not taken (ganesha reserves 0 for the pseudo root).
       const free = this.db.prepare<[], { id: number }>(`SELECT 1 AS id WHERE NOT EXISTS (SELECT 1 FROM nfs_export_ids WHERE export_id = 1)

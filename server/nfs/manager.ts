@@ -25,6 +25,7 @@ export interface NfsStatus {
 
 const POLL_MS = 2000;
 const RETRY_MS = 30_000;
+const COALESCE_MS = 100;
 
 export class ExportManager {
   private readonly backend: ExportBackend | undefined;
@@ -33,7 +34,7 @@ export class ExportManager {
   private state: NfsStatus;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
-  private again = false;
+  private next: Promise<void> | undefined;
   private reportedProblems = '';
 
   constructor(private readonly inv: Inventory, private readonly config: SiderealConfig, private readonly logger: Logger, backend?: ExportBackend) {
@@ -52,24 +53,29 @@ export class ExportManager {
     return this.state;
   }
 
-  /** Something that may change the exports happened: reconcile (one at a time; a request during one runs once after). */
+  /**
+   * Something that may change the exports happened. Answered by a reconcile that starts after
+   * the call; calls that come together (a burst of API writes, an import) share one, which
+   * waits COALESCE_MS for the burst to land. Reconciles never overlap.
+   */
   changed(reason: string): Promise<void> {
-    if (this.running) {
-      this.again = true;
-      return this.running;
-    }
-    this.running = this.reconcile(reason, false).finally(() => {
-      this.running = undefined;
-      if (this.again) {
-        this.again = false;
-        void this.changed(reason);
+    this.next ??= (async () => {
+      await this.running;
+      await new Promise((r) => setTimeout(r, COALESCE_MS));
+      this.next = undefined;
+      this.running = this.reconcile(reason, false);
+      try {
+        await this.running;
+      } finally {
+        this.running = undefined;
       }
-    });
-    return this.running;
+    })();
+    return this.next;
   }
 
   async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    await this.next;
     await this.running;
   }
 

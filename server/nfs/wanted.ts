@@ -83,8 +83,10 @@ export function wantedExports(inv: Inventory, config: SiderealConfig): Wanted {
     const m = maintenance.get(r.name);
     if (m?.ipv4) grantRw(e, m.ipv4);
   }
+  const exists = new Map<string, boolean>(); // hundreds of nodes share a handful of trees: stat each once
+  const present = (p: string) => exists.get(p) ?? (exists.set(p, existsSync(p)), exists.get(p)!);
   for (const b of inv.nfs.boots()) {
-    if (!roots.has(b.root) || !existsSync(b.nfsPath)) continue; // root deleted, generation pruned
+    if (!roots.has(b.root) || !present(b.nfsPath)) continue; // root deleted, generation pruned
     const e = add(b.nfsPath, b.root, false);
     e.bootedBy.push(b.mac);
     const m = maintenance.get(b.root);

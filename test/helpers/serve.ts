@@ -4,18 +4,14 @@
  * tests can assert on them; the daemon is stopped by PID.
  */
 import { execa, type ResultPromise } from 'execa';
-import { existsSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { installDir } from '../../server/install-dir.js';
 import { stringify } from 'yaml';
 import { nsExec, nsSpawn } from './netns.js';
 
 /** The repository root, from test/helpers/ (vitest) or dist/test/helpers/ (compiled benches). */
-export const repoRoot = (() => {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
-  return dir;
-})();
+export const repoRoot = installDir();
 export const siderealBin = join(repoRoot, 'bin', 'sidereal.js');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

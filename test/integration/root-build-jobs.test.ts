@@ -58,6 +58,22 @@ describe.skipIf(!runnable)('root builds through the daemon, for real', () => {
   const sidereal = (...args: string[]) => execa(process.execPath, [siderealBin, '--config', config, '--url', API, ...args], {
     reject: false, timeout: 1_200_000, env: { SIDEREAL_TOKEN: token },
   });
+  /** Run `fn` with the recipe file edited by `edit`; the good recipe is back afterwards, whatever happens. */
+  const withRecipe = async (edit: (text: string) => string, fn: () => Promise<void>) => {
+    const good = readFileSync(recipeFile(), 'utf8');
+    writeFileSync(recipeFile(), edit(good));
+    try {
+      await fn();
+    } finally {
+      writeFileSync(recipeFile(), good);
+    }
+  };
+  /** A failed build changed nothing: the same live generation, no other tree left, nothing mounted. */
+  const expectLiveUntouched = async () => {
+    expect(current()).toBe(first);
+    expect(gens()).toEqual([first]);
+    expect(await mountsUnder(work)).toEqual([]);
+  };
   const waitForBuild = async (id: number, pred: (b: Record<string, unknown>) => boolean, ms: number) => {
     const deadline = Date.now() + ms;
     while (Date.now() < deadline) {
@@ -151,9 +167,7 @@ describe.skipIf(!runnable)('root builds through the daemon, for real', () => {
 
   it('a package that does not exist fails the build at step packages; log kept, live root untouched', async () => {
     expect(first, 'the first build must have succeeded').not.toBe('');
-    const good = readFileSync(recipeFile(), 'utf8');
-    writeFileSync(recipeFile(), good.replace('  include: []', '  include: [no-such-package-xyz]'));
-    try {
+    await withRecipe((good) => good.replace('  include: []', '  include: [no-such-package-xyz]'), async () => {
       const r = await sidereal('root', 'build', ROOT);
       expect(r.exitCode).toBe(1);
       expect(r.stderr).toMatch(/failed at step packages/);
@@ -163,31 +177,21 @@ describe.skipIf(!runnable)('root builds through the daemon, for real', () => {
       expect(b).toMatchObject({ state: 'failed', step: 'packages' });
       const log = await sidereal('root', 'log', String(b.id));
       expect(log.stdout).toContain('no-such-package-xyz');
-      expect(current()).toBe(first);
-      expect(gens()).toEqual([first]);
-      expect(await mountsUnder(work)).toEqual([]);
-    } finally {
-      writeFileSync(recipeFile(), good);
-    }
+      await expectLiveUntouched();
+    });
   }, 1_200_000);
 
   it('a post-install command that fails stops the build at step post-install, naming the command', async () => {
     expect(first).not.toBe('');
-    const good = readFileSync(recipeFile(), 'utf8');
-    writeFileSync(recipeFile(), `${good}\npostInstall:\n  - "echo preparing; exit 3"\n`);
-    try {
+    await withRecipe((good) => `${good}\npostInstall:\n  - "echo preparing; exit 3"\n`, async () => {
       const r = await sidereal('--json', 'root', 'build', ROOT);
       expect(r.exitCode).toBe(1);
       const b = JSON.parse(r.stdout) as { state: string; step: string; error: string; id: number };
       expect(b).toMatchObject({ state: 'failed', step: 'post-install' });
       expect(b.error).toMatch(/step post-install .*exited with 3/);
       expect((await sidereal('root', 'log', String(b.id))).stdout).toContain('preparing');
-      expect(current()).toBe(first);
-      expect(gens()).toEqual([first]);
-      expect(await mountsUnder(work)).toEqual([]);
-    } finally {
-      writeFileSync(recipeFile(), good);
-    }
+      await expectLiveUntouched();
+    });
   }, 1_200_000);
 
   it('kill -9 of the daemon mid-build: the restarted daemon marks it failed and cleans up', async () => {

@@ -15,15 +15,16 @@ export function registerMachineRoutes({ routes, inv, config }: ApiContext): void
     const machine = inv.machines.get(mac);
     if (!machine) throw new ApiError(404, 'not_found', 'mac', `${mac} is not registered`);
     const plan = planFor(inv, config, mac);
+    const events = inv.events.list(mac, 200);
     return {
       machine,
       effective: { root: plan.root, bootMode: plan.bootMode, loader: plan.loader, kernelArgs: plan.kernelArgs },
       lease: inv.leases.byMac(mac) ?? null,
       /** The tree it was last sent to boot, or reported running (heartbeat), and when. */
       running: inv.nfs.boot(mac) ?? null,
-      events: inv.events.list(mac, 20),
+      events: events.slice(-20),
       /** Seconds from the first event of the last boot to DHCP, files, kernel, nfs, booted. */
-      stages: stageSeconds(inv.events.list(mac, 200)),
+      stages: stageSeconds(events),
     };
   };
 
