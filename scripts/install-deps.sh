@@ -8,6 +8,8 @@ PACKAGES=(
   qemu-system-x86 ipxe-qemu ovmf ipxe pxelinux syslinux-common syslinux-efi
   # real protocol peers for the tests: TFTP and DHCP clients, a DHCP relay, reference servers
   tftp-hpa atftp curl isc-dhcp-client udhcpc isc-dhcp-relay busybox-static dnsmasq-base tftpd-hpa
+  # benchmarks only: nginx is the HTTP reference server (bench/http.ts); its service is held back like tftpd-hpa's
+  nginx-light
   # packet decoding, namespaces, initrd building
   tshark iproute2 cpio kmod procps
   # the root builder (dracut runs inside the root it builds, not on the host)
