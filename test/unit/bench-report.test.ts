@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { percentile, ratio, sectionMarkdown, stat, targetMet, type Row } from '../../bench/lib/report.js';
+
+const row = (sidereal: number, other: number, target?: Row['target']): Row => ({
+  case: 'c', metric: 'throughput', unit: 'MB/s', sidereal: stat([sidereal]), others: { 'tftpd-hpa': stat([other]) }, ...(target ? { target } : {}),
+});
+
+describe('bench report', () => {
+  it('median, min and max of an odd and an even number of runs', () => {
+    expect(stat([3, 1, 2])).toEqual({ median: 2, min: 1, max: 3, n: 3 });
+    expect(stat([4, 1, 3, 2])).toEqual({ median: 2.5, min: 1, max: 4, n: 4 });
+    expect(stat([]).n).toBe(0);
+  });
+
+  it('percentiles by nearest rank', () => {
+    const xs = Array.from({ length: 100 }, (_, i) => i + 1);
+    expect(percentile(xs, 50)).toBe(50);
+    expect(percentile(xs, 99)).toBe(99);
+    expect(percentile(xs, 100)).toBe(100);
+    expect(percentile([7], 99)).toBe(7);
+  });
+
+  it('a ratio is sidereal / reference, and a target is read the way it is written', () => {
+    expect(ratio(row(120, 100), 'tftpd-hpa')).toBeCloseTo(1.2);
+    expect(targetMet(row(120, 100, { vs: 'tftpd-hpa', op: '>=', value: 1.2, on: 'ratio' }))).toBe(true);
+    expect(targetMet(row(119, 100, { vs: 'tftpd-hpa', op: '>=', value: 1.2, on: 'ratio' }))).toBe(false);
+    // time: lower is better
+    expect(targetMet(row(9, 10, { vs: 'tftpd-hpa', op: '<=', value: 1.0, on: 'ratio' }))).toBe(true);
+    // absolute: Sidereal's own figure
+    expect(targetMet(row(4.2, 0, { op: '<=', value: 5, on: 'value' }))).toBe(true);
+    // a reference that did not run: unknown, not met and not missed
+    expect(targetMet(row(1, 0, { vs: 'nginx', op: '>=', value: 0.8, on: 'ratio' }))).toBeUndefined();
+    expect(targetMet(row(1, 1))).toBeUndefined();
+  });
+
+  it('renders one markdown row per figure with ratio and verdict', () => {
+    const md = sectionMarkdown({
+      name: 'tftp', title: 'TFTP', notes: ['loopback'],
+      rows: [{ ...row(120, 100, { vs: 'tftpd-hpa', op: '>=', value: 1.2, on: 'ratio' }), sidereal: stat([110, 120, 130]) }],
+    });
+    expect(md).toContain('| case | metric | Sidereal | tftpd-hpa | × tftpd-hpa | target |');
+    expect(md).toContain('| c | throughput, MB/s | 120 (110–130) | 100 | 1.20 | >= 1.2 × tftpd-hpa ✔ |');
+    expect(md).toContain('- loopback');
+  });
+});
