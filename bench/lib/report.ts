@@ -127,8 +127,10 @@ export function sectionMarkdown(s: Section): string {
   return lines.join('\n') + '\n';
 }
 
-export function machineInfo(): Record<string, unknown> {
-  return { node: process.version, kernel: release(), cpu: cpus()[0]?.model, cpus: cpus().length };
+export interface MachineInfo { node: string; kernel: string; cpu: string; cpus: number }
+
+export function machineInfo(): MachineInfo {
+  return { node: process.version, kernel: release(), cpu: cpus()[0]?.model ?? 'unknown', cpus: cpus().length };
 }
 
 export const resultsDir = (): string => path.join(installDir(), 'bench', 'results');
