@@ -133,7 +133,8 @@ export function machineInfo(): MachineInfo {
   return { node: process.version, kernel: release(), cpu: cpus()[0]?.model ?? 'unknown', cpus: cpus().length };
 }
 
-export const resultsDir = (): string => path.join(installDir(), 'bench', 'results');
+/** bench/results, or $SIDEREAL_BENCH_RESULTS (the smoke test writes to a temp dir, never into the repository). */
+export const resultsDir = (): string => process.env.SIDEREAL_BENCH_RESULTS ?? path.join(installDir(), 'bench', 'results');
 
 /** Date stamp for file names: 2026-11-23T18-30-00. */
 export function stamp(d = new Date()): string {
