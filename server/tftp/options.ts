@@ -39,6 +39,31 @@ export interface NegotiationLimits {
   maxBlksize: number;
   /** Largest windowsize we agree to. */
   maxWindowsize: number;
+  /** Cap on a window's estimated kernel footprint (windowsize x blockFootprint(blksize)); default DEFAULT_MAX_WINDOW_BYTES. */
+  maxWindowBytes?: number;
+}
+
+/**
+ * What a window may cost the client's socket receive buffer, by default.
+ * A client that does not raise SO_RCVBUF has Linux's 208 KiB (rmem_default),
+ * and every queued datagram is charged its buffer's true size, not its
+ * payload: an 8 KiB block sits in a 16 KiB allocation. A window larger than
+ * the buffer loses its tail every time (atftp at blksize 8192 windowsize 16
+ * crawled at 0.2 MB/s), so the window we acknowledge is cut to fit well
+ * inside it (RFC 7440 lets the server answer a smaller windowsize).
+ */
+export const DEFAULT_MAX_WINDOW_BYTES = 128 * 1024;
+
+/** Estimated kernel memory one DATA datagram of `blksize` takes in a receive queue: headers and skb overhead, rounded up to the allocator's power of two. */
+export function blockFootprint(blksize: number): number {
+  let n = 1024;
+  while (n < blksize + 512) n *= 2;
+  return n;
+}
+
+/** Largest windowsize whose footprint fits `maxBytes` (at least 1). */
+export function windowCapForBytes(blksize: number, maxBytes: number): number {
+  return Math.max(1, Math.floor(maxBytes / blockFootprint(blksize)));
 }
 
 export interface Negotiated {
@@ -123,6 +148,14 @@ export function negotiate(
         ignore('unknown option');
     }
   }
+  // The byte cap depends on blksize, which may come after windowsize in the request.
+  const byteCap = windowCapForBytes(out.blksize, limits.maxWindowBytes ?? DEFAULT_MAX_WINDOW_BYTES);
+  if (out.windowsize > byteCap) {
+    out.ignored.push({ name: 'windowsize', value: String(out.windowsize), why: `reduced to ${byteCap}: a window must fit a default socket receive buffer at blksize ${out.blksize}` });
+    out.windowsize = byteCap;
+    const entry = out.oack.find(([n]) => n === 'windowsize');
+    if (entry) entry[1] = String(byteCap);
+  }
   return out;
 }
 
@@ -151,11 +184,15 @@ export function interfaceMtu(address: string): number | null {
   return null;
 }
 
-export function resolveLimits(address: string, cfg: { maxBlksize?: number; maxWindowsize?: number }): NegotiationLimits {
+export function resolveLimits(
+  address: string, cfg: { maxBlksize?: number; maxWindowsize?: number; maxWindowBytes?: number },
+): NegotiationLimits {
   const maxBlksize = cfg.maxBlksize ?? defaultMaxBlksize(address);
   const maxWindowsize = cfg.maxWindowsize ?? DEFAULT_MAX_WINDOWSIZE;
-  return {
+  const limits: NegotiationLimits = {
     maxBlksize: Math.max(MIN_BLKSIZE, Math.min(MAX_BLKSIZE, Math.floor(maxBlksize))),
     maxWindowsize: Math.max(1, Math.min(MAX_SAFE_WINDOWSIZE, Math.floor(maxWindowsize))),
   };
+  if (cfg.maxWindowBytes !== undefined) limits.maxWindowBytes = Math.max(1, Math.floor(cfg.maxWindowBytes));
+  return limits;
 }

@@ -34,6 +34,8 @@ export interface TftpServerOptions {
   maxBlksize?: number;
   /** Cap on windowsize (RFC 7440); default 64. */
   maxWindowsize?: number;
+  /** Cap on a window's estimated footprint in the client's receive buffer; default 128 KiB (options.ts DEFAULT_MAX_WINDOW_BYTES). */
+  maxWindowBytes?: number;
   /** Retransmissions without progress before a session gives up; default 5. */
   retries?: number;
   /** Retransmit interval when the client does not negotiate `timeout`; default 1000 ms. */

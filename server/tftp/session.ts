@@ -29,6 +29,8 @@ import type { TransferOutcome } from './types.js';
 const CHUNK_BYTES = 128 * 1024;
 /** preadv takes at most IOV_MAX (1024) buffers. */
 const MAX_CHUNK_BLOCKS = 1024;
+/** Fewest blocks per read, whatever the blksize (64 blocks of 8 KiB: 512 KiB). */
+const MIN_CHUNK_BLOCKS = 64;
 
 export interface SessionEnd {
   outcome: TransferOutcome;
@@ -53,6 +55,8 @@ export interface SessionOptions {
 interface Chunk {
   index: number;
   buf: Buffer;
+  /** One view per block (header + data), built when the read is issued: the ACK path allocates nothing. */
+  pkts: Buffer[];
   /** Set once the read completed; `loading` stays as the shared promise. */
   ready: boolean;
   loading: Promise<Chunk>;
@@ -74,6 +78,8 @@ export class ReadSession {
   private tries = 0;
   private retransmits = 0;
   private timer: NodeJS.Timeout | null = null;
+  /** The chunk holding `sendNext` (saves a Map lookup per block). */
+  private cur: Chunk | null = null;
   /** A read is in flight for the block pump() needs next; it re-pumps when the read lands. */
   private waitingForRead = false;
   private lastChunkAt = -1;
@@ -88,17 +94,21 @@ export class ReadSession {
     // an exact multiple of blksize ends with a 0-byte DATA (RFC 1350 section 6).
     this.nBlocks = Math.floor(o.source.size / this.blksize) + 1;
     this.slot = this.blksize + 4;
-    this.chunkBlocks = Math.max(1, Math.min(MAX_CHUNK_BLOCKS, Math.floor(CHUNK_BYTES / this.slot), this.nBlocks));
-    o.socket.on('message', (msg: Buffer) => {
+    // At least MIN_CHUNK_BLOCKS per read: with large blocks a 128 KiB chunk
+    // is only 15 blocks, and the thread-pool round trip of each read showed
+    // up per block in lock-step transfers.
+    this.chunkBlocks = Math.max(1, Math.min(MAX_CHUNK_BLOCKS, Math.max(MIN_CHUNK_BLOCKS, Math.floor(CHUNK_BYTES / this.slot)), this.nBlocks));
+    const onMsg = (msg: Buffer) => {
       // Fast path for the packet that arrives once per window: a well-formed
       // ACK needs no general decoding (and no allocation).
       if (msg.length === 4 && msg[0] === 0 && msg[1] === Opcode.ACK && this.state === 'data') {
-        this.onAck(msg.readUInt16BE(2));
+        this.onAck((msg[2]! << 8) | msg[3]!);
         return;
       }
       const p = o.decode(msg);
       if (p) this.handle(p);
-    });
+    };
+    o.socket.on('message', onMsg);
     o.socket.on('error', (err: NodeJS.ErrnoException) => this.onSocketError(err));
   }
 
@@ -184,8 +194,12 @@ export class ReadSession {
     while (this.sendNext <= this.windowEnd()) {
       const b = this.sendNext;
       const idx = this.chunkIndex(b);
-      const chunk = this.chunks.get(idx);
-      if (!chunk || !chunk.ready) {
+      let chunk = this.cur;
+      if (chunk === null || chunk.index !== idx) {
+        chunk = this.chunks.get(idx) ?? null;
+        if (chunk !== null && chunk.ready) this.cur = chunk;
+      }
+      if (chunk === null || !chunk.ready) {
         this.waitingForRead = true;
         this.load(idx).then(
           () => { this.waitingForRead = false; this.pump(); },
@@ -193,7 +207,9 @@ export class ReadSession {
         );
         break;
       }
-      this.sendBlock(chunk, b);
+      // No callback: a send error surfaces as the socket's 'error' event, and
+      // buffer reuse is decided from the socket's send queue (evict below).
+      this.o.socket.send(chunk.pkts[b - 1 - idx * this.chunkBlocks]!);
       this.sendNext = b + 1;
       if (b > this.highestSent) this.highestSent = b;
       sent++;
@@ -219,14 +235,6 @@ export class ReadSession {
     return block < this.nBlocks ? this.blksize : this.o.source.size - (this.nBlocks - 1) * this.blksize;
   }
 
-  private sendBlock(chunk: Chunk, block: number): void {
-    const off = (block - 1 - chunk.index * this.chunkBlocks) * this.slot;
-    const pkt = chunk.buf.subarray(off, off + 4 + this.blockLen(block));
-    // No callback: a send error surfaces as the socket's 'error' event, and
-    // buffer reuse is decided from the socket's send queue (evict below).
-    this.o.socket.send(pkt);
-  }
-
   /** Read chunk `idx` (shared promise if already loading). */
   private load(idx: number): Promise<Chunk> {
     const existing = this.chunks.get(idx);
@@ -236,7 +244,8 @@ export class ReadSession {
     const need = (last - first + 1) * this.slot;
     const reuse = this.free.pop();
     const buf = reuse && reuse.length >= need ? reuse : Buffer.allocUnsafe(Math.max(need, Math.min(this.chunkBlocks, this.nBlocks) * this.slot));
-    const chunk = { index: idx, buf, ready: false } as Chunk;
+    const pkts: Buffer[] = [];
+    const chunk = { index: idx, buf, pkts, ready: false } as Chunk;
     const views: Buffer[] = [];
     let expected = 0;
     for (let b = first; b <= last; b++) {
@@ -244,6 +253,7 @@ export class ReadSession {
       writeDataHeader(buf, off, b);
       const len = this.blockLen(b);
       if (len > 0) views.push(buf.subarray(off + 4, off + 4 + len));
+      pkts.push(buf.subarray(off, off + 4 + len));
       expected += len;
     }
     chunk.loading = (async () => {
@@ -265,6 +275,7 @@ export class ReadSession {
     for (const [idx, c] of this.chunks) {
       if (idx >= keepFrom || !c.ready) continue;
       this.chunks.delete(idx);
+      if (this.cur === c) this.cur = null;
       // dgram.send does not copy: a datagram the kernel did not take at once
       // waits in libuv's queue still pointing into this buffer. Reuse it only
       // when that queue is empty, else let the GC have it.
@@ -318,6 +329,7 @@ export class ReadSession {
     this.state = 'done';
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    this.cur = null;
     const bytes = Math.min(this.o.source.size, Math.max(0, (this.base - 1) * this.blksize));
     const close = () => {
       try { this.o.socket.close(); } catch { /* already closed */ }
