@@ -12,6 +12,13 @@ export interface LeaseStore {
   byIp(ipv4: string): LeaseRecord | undefined;
   /** Insert or replace this MAC's lease (one lease per MAC). Durable when it returns. */
   upsert(lease: LeaseRecord): void;
+  /**
+   * Optional write-behind form of upsert: reads see the lease at once, it is
+   * durable only once the backend's flush() has returned (group commit: one
+   * transaction, one fsync, for every ACK of an event-loop turn). The server
+   * sends no ACK for a staged lease before that.
+   */
+  stage?(lease: LeaseRecord): void;
   release(mac: string): void;
   /** Mark an address declined (RFC 2131 DHCPDECLINE) until `until`; `mac` is the decliner. */
   decline(ipv4: string, mac: string, until: number): void;
@@ -29,6 +36,21 @@ export interface DhcpBackend {
   reservedBy(ipv4: string): string | undefined;
   bootAnswer(facts: ClientFacts): DhcpBootAnswer;
   leases: LeaseStore;
+  /**
+   * A request is being handled: per-request caches start empty. `willFlush`:
+   * the caller will call flush() after it (the server does, once per
+   * event-loop turn), so writes may wait for it; otherwise they are made now.
+   */
+  beginPacket?(willFlush: boolean): void;
+  /**
+   * Make everything staged so far durable (leases) or recorded (sightings,
+   * events) in as few transactions as possible; throws when the leases could
+   * not be stored (or returns a promise that settles once they are stored
+   * or not). Called by the server once per event-loop turn.
+   */
+  flush?(): void | Promise<void>;
+  /** Release what the backend holds, after its last flush (the server calls it on close). */
+  close?(): Promise<void>;
   /** Called for every request with what the client told us (discovery + boot timeline). */
   clientSeen?(seen: { mac: string; type: string; archCode?: number; vendorClass?: string; userClass?: string; hostname?: string; ip?: string; bootFile?: string }): void;
 }

@@ -16,6 +16,12 @@ import { buildReply, replyDestination, type ReplyConfig, type ReplyInput } from 
 export interface HandleContext {
   receivedOn: 'interface' | 'relay';
   now: number;
+  /**
+   * Stage the lease of an ACK instead of writing it (when the backend can):
+   * the result then says `afterFlush` and the caller sends it only once
+   * `backend.flush()` has returned. Absent: the lease is durable on return.
+   */
+  deferLeaseWrites?: boolean;
 }
 
 export interface DhcpLogFields {
@@ -35,6 +41,8 @@ export interface HandleResult {
   reply: DhcpPacket;
   to: { address: string; port: number };
   log: DhcpLogFields;
+  /** The reply acknowledges a staged lease: send it only after backend.flush() returns. */
+  afterFlush?: boolean;
 }
 
 export interface HandleOutcome {
@@ -66,6 +74,7 @@ export class DhcpHandler {
   }
 
   handleDetailed(req: DhcpPacket, ctx: HandleContext): HandleOutcome {
+    this.opts.backend.beginPacket?.(ctx.deferLeaseWrites === true);
     const type = messageType(req);
     const mac = macOf(req);
     const base: DhcpLogFields = { mac, xid: `0x${req.xid.toString(16).padStart(8, '0')}`, type: messageTypeName(type), outcome: '' };
@@ -122,13 +131,13 @@ export class DhcpHandler {
           }
           const want = requested ?? (req.ciaddr !== ZERO ? req.ciaddr : undefined);
           if (!want) return this.nak(req, base, 'no requested address');
-          return this.ackIfOurs(req, base, mac, want, sub, reservation, now, 'selecting');
+          return this.ackIfOurs(req, base, mac, want, sub, reservation, ctx, 'selecting');
         }
         if (requested) {
           // INIT-REBOOT (4.3.2): verify the remembered address.
           if (!inSubnet(requested, sub.subnet)) return this.nak(req, base, 'wrong subnet', requested);
           const alloc = this.allocator.allocate(mac, sub, requested, now, reservation);
-          if (alloc.ip === requested) return this.ackIfOurs(req, base, mac, requested, sub, reservation, now, 'init-reboot');
+          if (alloc.ip === requested) return this.ackIfOurs(req, base, mac, requested, sub, reservation, ctx, 'init-reboot');
           // "If the DHCP server has no record of this client, then it MUST remain silent."
           if (!this.allocator.hasRecord(mac)) return drop('ignored', 'info', `init-reboot for ${requested}, no record of client`);
           return this.nak(req, base, 'wrong address', requested);
@@ -136,7 +145,7 @@ export class DhcpHandler {
         if (req.ciaddr !== ZERO) {
           // RENEWING (unicast) or REBINDING (broadcast): ciaddr is the lease (4.3.2).
           if (!inSubnet(req.ciaddr, sub.subnet)) return this.nak(req, base, 'wrong subnet', req.ciaddr);
-          return this.ackIfOurs(req, base, mac, req.ciaddr, sub, reservation, now, 'renew');
+          return this.ackIfOurs(req, base, mac, req.ciaddr, sub, reservation, ctx, 'renew');
         }
         return drop('ignored', 'info', 'REQUEST with neither server-id, requested address nor ciaddr');
       }
@@ -145,8 +154,10 @@ export class DhcpHandler {
         if (sid !== undefined && sid !== this.opts.serverId) return drop('ignored', 'debug', `server-id ${sid} is another server`);
         if (!requested) return drop('ignored', 'info', 'DECLINE without requested address');
         // 4.3.3: the client found the address in use; keep it out of the pool for a while.
+        const before = this.opts.backend.leases.byMac(mac);
         this.opts.backend.leases.decline(requested, mac, now + (this.opts.declineTime ?? 600) * 1000);
         this.allocator.dropOffer(mac);
+        if (before && before.ipv4 !== requested) this.allocator.addressFreed(before.ipv4);
         return { result: null, level: 'warn', log: { ...base, ip: requested, outcome: 'declined' } };
       }
 
@@ -156,6 +167,7 @@ export class DhcpHandler {
         const lease = this.opts.backend.leases.byMac(mac);
         if (lease && lease.ipv4 === req.ciaddr) {
           this.opts.backend.leases.release(mac);
+          this.allocator.addressFreed(lease.ipv4);
           return { result: null, level: 'info', log: { ...base, ip: req.ciaddr, outcome: 'released' } };
         }
         return drop('ignored', 'info', `no lease of ${req.ciaddr} for this client`);
@@ -172,15 +184,18 @@ export class DhcpHandler {
 
   private ackIfOurs(
     req: DhcpPacket, base: DhcpLogFields, mac: string, want: string, sub: ServedSubnet,
-    reservation: Reservation | undefined, now: number, state: string,
+    reservation: Reservation | undefined, ctx: HandleContext, state: string,
   ): HandleOutcome {
+    const now = ctx.now;
     const alloc = this.allocator.allocate(mac, sub, want, now, reservation);
     if (alloc.ip !== want) {
       return this.nak(req, base, alloc.ip === null ? alloc.reason : `address is not ${want}'s to take (would be ${alloc.ip})`, want);
     }
     const hostname = reservation?.hostname ?? alloc.hostname ?? getString(req, OPT.hostname) ?? null;
-    this.allocator.commit(mac, want, hostname, this.opts.leaseTime, now);
-    return this.reply(req, base, `ack-${state}`, { type: MessageType.ACK, ip: want, sub, hostname: reservation?.hostname ?? null });
+    const deferred = this.allocator.commit(mac, want, hostname, this.opts.leaseTime, now, ctx.deferLeaseWrites);
+    const out = this.reply(req, base, `ack-${state}`, { type: MessageType.ACK, ip: want, sub, hostname: reservation?.hostname ?? null });
+    if (deferred && out.result) out.result.afterFlush = true;
+    return out;
   }
 
   private nak(req: DhcpPacket, base: DhcpLogFields, reason: string, ip?: string): HandleOutcome {

@@ -9,7 +9,7 @@
  */
 import type { Reservation } from '../boot/types.js';
 import type { DhcpBackend } from './backend.js';
-import { broadcast, fromInt, inRange, inSubnet, networkOf, toInt, type Range, type Subnet } from '../net/ipv4.js';
+import { fromInt, inRange, inSubnet, maskInt, networkOf, toInt, type Range, type Subnet } from '../net/ipv4.js';
 
 export interface ServedSubnet {
   subnet: Subnet;
@@ -23,9 +23,40 @@ export type Allocation =
 
 interface Offer { ip: string; expiresAt: number }
 
+/** A subnet's network, mask and broadcast as integers, worked out once per subnet object. */
+const subnetCache = new WeakMap<Subnet, { network: number; mask: number; broadcast: number }>();
+function subnetInts(s: Subnet): { network: number; mask: number; broadcast: number } {
+  let v = subnetCache.get(s);
+  if (!v) {
+    const network = networkOf(s);
+    const mask = maskInt(s.prefix);
+    v = { network, mask, broadcast: (network | (~mask >>> 0)) >>> 0 };
+    subnetCache.set(s, v);
+  }
+  return v;
+}
+
+/**
+ * What the allocator knows of a pool between scans, so a pool of 10,000
+ * leases is not walked from its first address (two inventory reads per
+ * address) on every new client. `next`: every address below it was taken
+ * when last looked at and nothing seen since has freed it (a freed lease or
+ * offer lowers `next`; a lease that expires resets it at `recheckAt`).
+ * Addresses held by a reservation are kept apart in `reserved` and looked at
+ * again on every scan, since the inventory can drop a reservation at any time.
+ */
+interface PoolCursor { next: number; reserved: number[]; recheckAt: number; resetAt: number }
+
+/** Even with nothing seen to free an address, the pool is scanned from its start again this often. */
+const POOL_RESCAN_MS = 5 * 60_000;
+
+type Block = null | 'fixed' | 'reserved' | 'offered' | { until: number };
+
 export class LeaseAllocator {
   private readonly offers = new Map<string, Offer>();     // mac -> offer
   private readonly offeredIps = new Map<string, string>(); // ip -> mac
+  private nextOfferExpiry = Infinity;
+  private readonly cursors = new Map<Range, PoolCursor>();
 
   constructor(
     private readonly backend: DhcpBackend,
@@ -59,51 +90,113 @@ export class LeaseAllocator {
     if (lease && lease.state !== 'declined' && inRange(lease.ipv4, pool) && this.isFreeFor(lease.ipv4, mac, sub, now)) {
       return { ip: lease.ipv4, source: 'previous', hostname: lease.hostname };
     }
+    const ip = this.lowestFree(pool, mac, sub, now);
+    return ip === null ? { ip: null, reason: 'pool-exhausted' } : { ip, source: 'pool', hostname: null };
+  }
+
+  /** The lowest free address of the pool (first fit), from the pool's cursor. */
+  private lowestFree(pool: Range, mac: string, sub: ServedSubnet, now: number): string | null {
+    const start = toInt(pool.start);
     const end = toInt(pool.end);
-    for (let n = toInt(pool.start); n <= end; n++) {
-      const ip = fromInt(n);
-      if (this.isFreeFor(ip, mac, sub, now)) return { ip, source: 'pool', hostname: null };
+    let c = this.cursors.get(pool);
+    if (!c || now >= c.recheckAt || now >= c.resetAt || now < c.resetAt - 2 * POOL_RESCAN_MS) {
+      c = { next: start, reserved: [], recheckAt: Infinity, resetAt: now + POOL_RESCAN_MS };
+      this.cursors.set(pool, c);
     }
-    return { ip: null, reason: 'pool-exhausted' };
+    // A reservation below the cursor may have been dropped since: those few are looked at first.
+    for (let k = 0; k < c.reserved.length; k++) {
+      const n = c.reserved[k]!;
+      if (n >= c.next) break;
+      const why = this.blocked(fromInt(n), mac, sub, now);
+      if (why === 'reserved') continue;
+      c.reserved.splice(k--, 1);
+      if (why === null) return fromInt(n);
+      if (typeof why === 'object') c.recheckAt = Math.min(c.recheckAt, why.until);
+    }
+    for (let n = c.next; n <= end; n++) {
+      const ip = fromInt(n);
+      const why = this.blocked(ip, mac, sub, now);
+      if (why === null) {
+        c.next = n;
+        return ip;
+      }
+      if (why === 'reserved') {
+        if (!c.reserved.includes(n)) { c.reserved.push(n); c.reserved.sort((a, b) => a - b); }
+      } else if (typeof why === 'object') {
+        c.recheckAt = Math.min(c.recheckAt, why.until);
+      }
+      c.next = n + 1;
+    }
+    return null;
+  }
+
+  /** An address in `ip`'s pool may have become free: the next scan starts at or below it. */
+  addressFreed(ip: string): void {
+    const n = toInt(ip);
+    for (const [pool, c] of this.cursors) if (inRange(ip, pool) && n < c.next) c.next = n;
   }
 
   /** May `ip` be handed to `mac` in `sub`? */
   isFreeFor(ip: string, mac: string, sub: ServedSubnet, now: number): boolean {
-    if (!inSubnet(ip, sub.subnet)) return false;
+    return this.blocked(ip, mac, sub, now) === null;
+  }
+
+  /** Why `ip` cannot go to `mac` now, or null when it can. */
+  private blocked(ip: string, mac: string, sub: ServedSubnet, now: number): Block {
     const n = toInt(ip);
-    if (sub.subnet.prefix < 31 && (n === networkOf(sub.subnet) || ip === broadcast(sub.subnet))) return false;
-    if (ip === this.serverId || ip === sub.router) return false;
+    const net = subnetInts(sub.subnet);
+    if (((n & net.mask) >>> 0) !== net.network) return 'fixed';
+    if (sub.subnet.prefix < 31 && (n === net.network || n === net.broadcast)) return 'fixed';
+    if (ip === this.serverId || ip === sub.router) return 'fixed';
+    const offeredTo = this.offeredIps.get(ip);
+    if (offeredTo !== undefined && offeredTo !== mac) return 'offered';
     const owner = this.backend.reservedBy(ip);
-    if (owner !== undefined && owner !== mac) return false;
+    if (owner !== undefined && owner !== mac) return 'reserved';
     const lease = this.backend.leases.byIp(ip);
     if (lease && lease.expiresAt > now) {
       // A declined address is out for everyone, the decliner included (it saw a conflict).
-      if (lease.state === 'declined') return false;
-      if (lease.state === 'bound' && lease.mac !== mac) return false;
+      if (lease.state === 'declined') return { until: lease.expiresAt };
+      if (lease.state === 'bound' && lease.mac !== mac) return { until: lease.expiresAt };
     }
-    const offeredTo = this.offeredIps.get(ip);
-    if (offeredTo !== undefined && offeredTo !== mac) return false;
-    return true;
+    return null;
   }
 
   /** Hold an offered address for this MAC (RFC 2131 4.3.1: "SHOULD" reserve it). */
   hold(mac: string, ip: string, now: number): void {
-    this.dropOffer(mac);
-    this.offers.set(mac, { ip, expiresAt: now + this.offerTtlMs });
+    this.dropOffer(mac, ip); // a repeated DISCOVER holds the same address again: it never became free
+    const expiresAt = now + this.offerTtlMs;
+    this.offers.set(mac, { ip, expiresAt });
     this.offeredIps.set(ip, mac);
+    if (expiresAt < this.nextOfferExpiry) this.nextOfferExpiry = expiresAt;
   }
 
-  dropOffer(mac: string): void {
+  /** Forget this MAC's offer; its address is free again unless `keptBy` (the ACK's lease, a new offer) holds it now. */
+  dropOffer(mac: string, keptBy?: string): void {
     const o = this.offers.get(mac);
     if (!o) return;
     this.offers.delete(mac);
-    if (this.offeredIps.get(o.ip) === mac) this.offeredIps.delete(o.ip);
+    if (this.offeredIps.get(o.ip) === mac) {
+      this.offeredIps.delete(o.ip);
+      if (o.ip !== keptBy) this.addressFreed(o.ip);
+    }
   }
 
-  /** ACK: persist the lease (durable when upsert returns), then forget the offer. */
-  commit(mac: string, ip: string, hostname: string | null, leaseTimeS: number, now: number): void {
-    this.backend.leases.upsert({ mac, ipv4: ip, hostname, state: 'bound', expiresAt: now + leaseTimeS * 1000 });
-    this.dropOffer(mac);
+  /**
+   * ACK: record the lease, then forget the offer. With `defer` and a store
+   * that can stage writes, the lease is staged and durable only after the
+   * backend's flush() (the caller must not send the ACK before); otherwise
+   * durable when this returns. Returns whether the write was deferred.
+   */
+  commit(mac: string, ip: string, hostname: string | null, leaseTimeS: number, now: number, defer = false): boolean {
+    const store = this.backend.leases;
+    const before = store.byMac(mac);
+    const lease = { mac, ipv4: ip, hostname, state: 'bound' as const, expiresAt: now + leaseTimeS * 1000 };
+    const deferred = defer && !!store.stage && !!this.backend.flush;
+    if (deferred) store.stage!(lease);
+    else store.upsert(lease);
+    this.dropOffer(mac, ip);
+    if (before && before.ipv4 !== ip) this.addressFreed(before.ipv4);
+    return deferred;
   }
 
   /** RFC 2131 4.3.2 INIT-REBOOT: do we know this client at all? */
@@ -116,6 +209,12 @@ export class LeaseAllocator {
   }
 
   private expireOffers(now: number): void {
-    for (const [mac, o] of this.offers) if (o.expiresAt <= now) this.dropOffer(mac);
+    if (now < this.nextOfferExpiry) return;
+    let next = Infinity;
+    for (const [mac, o] of this.offers) {
+      if (o.expiresAt <= now) this.dropOffer(mac);
+      else if (o.expiresAt < next) next = o.expiresAt;
+    }
+    this.nextOfferExpiry = next;
   }
 }

@@ -30,6 +30,8 @@ export interface DhcpServer {
   address(): { address: string; port: number };
 }
 
+const RECV_BUFFER = 4 << 20;
+
 const HELPER_REL = join('native', 'bindtodevice', 'build', 'Release', 'bindtodevice.node');
 
 /** Find the native helper from this module's directory upwards (works from server/ and dist/server/). */
@@ -93,6 +95,59 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     stats.errors++;
     log.error({ err }, 'dhcp socket error');
   });
+  // A boot storm arrives in bursts: room for a few thousand requests (capped by net.core.rmem_max).
+  try { socket.setRecvBufferSize(RECV_BUFFER); socket.setSendBufferSize(RECV_BUFFER); } catch { /* the kernel's default */ }
+
+  const send = (bytes: Buffer, to: { address: string; port: number }, fields: Record<string, unknown>) => {
+    socket.send(bytes, to.port, to.address, (err) => {
+      if (err) {
+        stats.errors++;
+        log.warn({ ...fields, to: `${to.address}:${to.port}`, error: err.message }, 'dhcp send failed');
+      }
+    });
+  };
+
+  // Group commit: the leases of every ACK handled in one event-loop turn are
+  // written in one transaction (one fsync), then those ACKs are sent. An ACK
+  // is never sent for a lease that is not stored yet.
+  const backend = opts.backend;
+  const deferLeaseWrites = typeof backend.flush === 'function' && typeof backend.leases.stage === 'function';
+  let held: Array<{ bytes: Buffer; to: { address: string; port: number }; fields: Record<string, unknown> }> = [];
+  let flushScheduled = false;
+  /** Batches handed to the backend and not settled yet (close() waits for them). */
+  const writing = new Set<Promise<void>>();
+  const withhold = (out: typeof held, err: unknown) => {
+    if (out.length === 0) return;
+    stats.errors += out.length;
+    stats.replied -= out.length;
+    log.error({ err, withheld: out.length }, 'dhcp lease write failed: ACKs not sent');
+  };
+  const flush = () => {
+    flushScheduled = false;
+    const out = held;
+    held = [];
+    let done: void | Promise<void>;
+    try {
+      done = backend.flush?.();
+    } catch (err) {
+      withhold(out, err);
+      return;
+    }
+    if (!done) {
+      for (const h of out) send(h.bytes, h.to, h.fields);
+      return;
+    }
+    const p: Promise<void> = done.then(
+      () => { for (const h of out) send(h.bytes, h.to, h.fields); },
+      (err: unknown) => withhold(out, err),
+    ).finally(() => writing.delete(p));
+    writing.add(p);
+  };
+  const scheduleFlush = () => {
+    if (flushScheduled || !backend.flush) return;
+    flushScheduled = true;
+    setImmediate(flush);
+  };
 
   socket.on('message', (msg, rinfo) => {
     stats.received++;
@@ -109,7 +164,8 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
         return;
       }
       const receivedOn = req.giaddr !== ZERO ? 'relay' : 'interface';
-      const out = handler.handleDetailed(req, { receivedOn, now: Date.now() });
+      const out = handler.handleDetailed(req, { receivedOn, now: Date.now(), deferLeaseWrites });
+      scheduleFlush();
       const fields = { ...out.log, peer };
       metrics?.message(out.log.type, out.log.outcome);
       if (!out.result) {
@@ -119,12 +175,8 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
       }
       const { reply, to } = out.result;
       const bytes = encodePacket(reply);
-      socket.send(bytes, to.port, to.address, (err) => {
-        if (err) {
-          stats.errors++;
-          log.warn({ ...fields, to: `${to.address}:${to.port}`, error: err.message }, 'dhcp send failed');
-        }
-      });
+      if (out.result.afterFlush) held.push({ bytes, to, fields });
+      else send(bytes, to, fields);
       stats.replied++;
       log[out.level]({ ...fields, to: `${to.address}:${to.port}` }, 'dhcp');
     } catch (err) {
@@ -144,7 +196,11 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     close: () => new Promise<void>((resolve) => {
       if (closed) { resolve(); return; }
       closed = true;
-      socket.close(() => resolve());
+      if (flushScheduled) flush();
+      void Promise.allSettled([...writing])
+        .then(() => backend.close?.())
+        .catch((err: unknown) => log.warn({ err }, 'dhcp backend close failed'))
+        .finally(() => socket.close(() => resolve()));
     }),
   };
 }

@@ -13,6 +13,8 @@ export interface LeaseRecord {
   expiresAt: number;
 }
 
+interface Staged { rec: LeaseRecord | null; batch: number }
+
 interface Row { mac: string; ipv4: string; hostname: string | null; state: LeaseRecord['state']; expires_at: number }
 const toLease = (r: Row): LeaseRecord => ({ mac: r.mac, ipv4: r.ipv4, hostname: r.hostname, state: r.state, expiresAt: r.expires_at });
 
@@ -21,6 +23,16 @@ export class Leases {
   private readonly byIpStmt;
   private readonly upsertTx;
   private readonly declineTx;
+  private readonly flushTx;
+  /**
+   * Staged (write-behind) leases and the records they delete (rec null), by
+   * MAC and by address, tagged with their batch: what reads see until the
+   * batch is stored.
+   */
+  private readonly overMac = new Map<string, Staged>();
+  private readonly overIp = new Map<string, Staged>();
+  private staged: LeaseRecord[] = [];
+  private batch = 1;
 
   constructor(private readonly db: Db) {
     this.byMacStmt = db.prepare<[string], Row>('SELECT * FROM leases WHERE mac = ?');
@@ -30,33 +42,122 @@ export class Leases {
       ON CONFLICT(mac) DO UPDATE SET ipv4 = excluded.ipv4, hostname = excluded.hostname, state = excluded.state,
         expires_at = excluded.expires_at, updated_at = excluded.updated_at`);
     // One address, one holder: a new binding replaces whatever stale record held the address.
-    this.upsertTx = db.transaction((l: LeaseRecord) => {
+    const write = (l: LeaseRecord, at: number) => {
       del.run(l.ipv4, l.mac);
-      ins.run(l.mac, l.ipv4, l.hostname, l.state, l.expiresAt, Date.now());
-    });
+      ins.run(l.mac, l.ipv4, l.hostname, l.state, l.expiresAt, at);
+    };
+    this.upsertTx = db.transaction((l: LeaseRecord) => write(l, Date.now()));
     this.declineTx = this.upsertTx;
+    this.flushTx = db.transaction((leases: LeaseRecord[], also?: () => void) => {
+      also?.();
+      const at = Date.now();
+      for (const l of leases) write(l, at);
+    });
   }
 
   byMac(mac: string): LeaseRecord | undefined {
+    const o = this.overMac.get(mac);
+    if (o) return o.rec ? { ...o.rec } : undefined;
     const r = this.byMacStmt.get(mac);
-    return r ? toLease(r) : undefined;
+    if (!r) return undefined;
+    // A staged lease of another MAC takes this address: storing it deletes this record.
+    const holder = this.overIp.size > 0 ? this.overIp.get(r.ipv4) : undefined;
+    if (holder?.rec && holder.rec.mac !== r.mac) return undefined;
+    return toLease(r);
   }
 
   byIp(ipv4: string): LeaseRecord | undefined {
+    const o = this.overIp.get(ipv4);
+    if (o?.rec) return { ...o.rec };
     const r = this.byIpStmt.get(ipv4);
-    return r ? toLease(r) : undefined;
+    if (!r) return undefined;
+    // This MAC's staged lease is elsewhere (or its record goes): storing it moves the record off this address.
+    const mine = this.overMac.size > 0 ? this.overMac.get(r.mac) : undefined;
+    if (mine && (!mine.rec || mine.rec.ipv4 !== ipv4)) return undefined;
+    return toLease(r);
   }
 
+  /** Insert or replace this MAC's lease now, durable when it returns. */
   upsert(lease: LeaseRecord): void {
+    this.writePending();
     this.upsertTx.immediate(lease);
   }
 
+  /**
+   * Stage a lease: every read sees it at once; it is stored by the next
+   * flush() (the DHCP server's group commit, which sends the ACK only after).
+   */
+  stage(lease: LeaseRecord): void {
+    const rec = { ...lease };
+    const entry: Staged = { rec, batch: this.batch };
+    const holder = this.overIp.get(rec.ipv4);
+    if (holder?.rec && holder.rec.mac !== rec.mac) this.overMac.set(holder.rec.mac, { rec: null, batch: this.batch });
+    const prev = this.overMac.get(rec.mac);
+    if (prev?.rec && prev.rec.ipv4 !== rec.ipv4 && this.overIp.get(prev.rec.ipv4) === prev) this.overIp.delete(prev.rec.ipv4);
+    this.overMac.set(rec.mac, entry);
+    this.overIp.set(rec.ipv4, entry);
+    this.staged.push(rec);
+  }
+
+  /** Leases staged and not stored yet (this batch and those being written). */
+  pendingCount(): number {
+    return this.overMac.size;
+  }
+
+  /** Take the staged leases to store: call batchDone(id) once they are stored (or failed). */
+  private takeBatch(): { id: number; leases: LeaseRecord[] } | undefined {
+    if (this.staged.length === 0) return undefined;
+    const out = { id: this.batch++, leases: this.staged };
+    this.staged = [];
+    return out;
+  }
+
+  /** The batch is stored (reads now find it in the table) or lost: its staged entries go. */
+  private batchDone(id: number): void {
+    for (const [k, e] of this.overMac) if (e.batch === id) this.overMac.delete(k);
+    for (const [k, e] of this.overIp) if (e.batch === id) this.overIp.delete(k);
+  }
+
+  /**
+   * Store every staged lease in one transaction (one fsync), with `also`
+   * (more writes of the same connection) in it. When it throws, nothing
+   * staged was stored and the staged leases are dropped: no ACK may claim them.
+   */
+  flush(also?: () => void): void {
+    // An earlier write (from upsert, release, decline) lost staged leases: whoever holds ACKs for them hears it here.
+    const lost = this.failed;
+    this.failed = undefined;
+    try {
+      this.writePending(also);
+    } finally {
+      this.failed = undefined;
+    }
+    if (lost) throw lost;
+  }
+
+  private failed: unknown;
+
+  private writePending(also?: () => void): void {
+    const b = this.takeBatch();
+    if (!b && !also) return;
+    try {
+      this.flushTx.immediate(b?.leases ?? [], also);
+    } catch (err) {
+      if (b) this.failed ??= err;
+      throw err;
+    } finally {
+      if (b) this.batchDone(b.id);
+    }
+  }
+
   release(mac: string): void {
+    this.writePending();
     this.db.prepare("UPDATE leases SET state = 'released', expires_at = ?, updated_at = ? WHERE mac = ?").run(Date.now(), Date.now(), mac);
   }
 
   /** The address is recorded under the decliner's MAC in state `declined` so the pool skips it until `until`. */
   decline(ipv4: string, mac: string, until: number): void {
+    this.writePending();
     this.declineTx.immediate({ mac, ipv4, hostname: null, state: 'declined', expiresAt: until });
   }
 
