@@ -96,7 +96,7 @@ export async function startDaemon(config: SiderealConfig, logger: Logger): Promi
           metrics.tftp.transfer(ev);
           const mac = ev.mac;
           if (mac && ev.outcome !== 'aborted-probe') {
-            inv.events.record(mac, 'tftp', { file: ev.file, bytes: ev.bytes, ms: ev.ms, outcome: ev.outcome, blksize: ev.blksize, windowsize: ev.windowsize });
+            inv.events.recordSoon(mac, 'tftp', { file: ev.file, bytes: ev.bytes, ms: ev.ms, outcome: ev.outcome, blksize: ev.blksize, windowsize: ev.windowsize });
           }
         },
       }));
@@ -122,7 +122,7 @@ export async function startDaemon(config: SiderealConfig, logger: Logger): Promi
         metrics.http.fetch(file.startsWith('boot/') && file.endsWith('.ipxe') ? 'ipxe' : 'file', status, bytes);
         // A refusal (traversal, symlink out of the root) is worth a warning; a plain miss is not.
         httpLog[reason?.startsWith('refused') ? 'warn' : 'info']({ mac, file, bytes, status, ...(reason ? { reason } : {}) }, 'http fetch');
-        if (mac) inv.events.record(mac, 'http', { file, bytes, status });
+        if (mac) inv.events.recordSoon(mac, 'http', { file, bytes, status });
       },
       checkBooted: nodes.checkReport,
       recordBooted: nodes.recordBooted,

@@ -87,6 +87,7 @@ export class Inventory {
   }
 
   close(): void {
+    this.events.flushQueued();
     if (this.eventsDb !== this.db) this.eventsDb.close();
     this.db.close();
   }

@@ -3,6 +3,9 @@ import { makeFixture, addLabRoot, type Fixture } from '../helpers/fixture.js';
 import { Inventory, InventoryError } from '../../server/inventory/index.js';
 import { normalizeMac, pxelinuxMacName } from '../../server/inventory/mac.js';
 import { networkPolicy } from '../../server/daemon/network.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 let f: Fixture;
 afterEach(() => f?.cleanup());
@@ -125,5 +128,29 @@ describe('one maintenance machine per root', () => {
     f.inv.machines.update('52:54:00:77:00:10', { bootMode: 'root' });
     f.inv.machines.update('52:54:00:77:00:11', { bootMode: 'maintenance' });
     expect(f.inv.machines.get('52:54:00:77:00:11')!.bootMode).toBe('maintenance');
+  });
+});
+
+describe('boot events queued by recordSoon', () => {
+  it('are written together within moments, read back at once by list(), and kept by close()', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sidereal-events-'));
+    try {
+      const inv = Inventory.open(dir);
+      inv.events.recordSoon('52:54:00:00:00:01', 'tftp', { file: 'pxelinux.0' });
+      inv.events.recordSoon('52:54:00:00:00:01', 'tftp', { file: 'vmlinuz' });
+      // list() flushes first: a reader in this process sees its own events at once
+      expect(inv.events.list('52:54:00:00:00:01').map((e) => e.detail.file)).toEqual(['pxelinux.0', 'vmlinuz']);
+      inv.events.recordSoon('52:54:00:00:00:02', 'http', { file: 'initrd.img' });
+      // another connection sees it once the queue's short delay is over
+      const other = Inventory.open(dir);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(other.events.list('52:54:00:00:00:02')).toHaveLength(1);
+      inv.events.recordSoon('52:54:00:00:00:03', 'http', { file: 'last' });
+      inv.close();
+      expect(other.events.list('52:54:00:00:00:03')).toHaveLength(1);
+      other.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
