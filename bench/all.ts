@@ -19,7 +19,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { installDir } from '../server/install-dir.js';
 import {
-  machineInfo, resultsDir, sectionMarkdown, stamp, targetMet, type Section,
+  machineInfo, resultsDir, sectionMarkdown, stamp, targetsMarkdown, type Section,
 } from './lib/report.js';
 
 /** In the order they run: the quick protocol ones first, the QEMU storm (slowest) last. */
@@ -54,15 +54,6 @@ async function referenceVersions(): Promise<Record<string, string>> {
   };
 }
 
-function summary(sections: Section[]): string {
-  const rows = sections.flatMap((s) => s.rows.filter((r) => r.target).map((r) => ({ s, r, met: targetMet(r) })));
-  const met = rows.filter((x) => x.met === true).length;
-  const missed = rows.filter((x) => x.met === false);
-  const lines = [`**Targets:** ${met} of ${rows.length} met.`];
-  for (const { s, r } of missed) lines.push(`- missed: ${s.title} — ${r.case}, ${r.metric}`);
-  return lines.join('\n') + '\n';
-}
-
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, skip: { type: 'string' } } });
   const names = pick(values.only, values.skip);
@@ -95,7 +86,7 @@ async function main(): Promise<void> {
       `Medians over the runs, (min–max); ratio = Sidereal / reference, measured in the same run with the same client. ` +
       `Reference servers: ${Object.entries(machine.references).filter(([k]) => ['tftpd-hpa', 'dnsmasq', 'nginx'].includes(k)).map(([k, v]) => `${k}: ${v}`).join('; ')}.`,
     '',
-    summary(sections),
+    targetsMarkdown(sections),
   ].join('\n');
   const md = header + '\n' + sections.map(sectionMarkdown).join('\n');
   mkdirSync(resultsDir(), { recursive: true });
@@ -105,7 +96,7 @@ async function main(): Promise<void> {
   writeFileSync(mdFile, md);
   // Quick runs are smoke checks: they never replace the published table.
   if (!values.quick && failed.length === 0) copyFileSync(mdFile, path.join(installDir(), 'bench', 'RESULTS.md'));
-  process.stdout.write('\n' + summary(sections));
+  process.stdout.write('\n' + targetsMarkdown(sections));
   process.stdout.write(`\nwrote ${path.relative(process.cwd(), jsonFile)} and ${path.relative(process.cwd(), mdFile)}\n`);
   if (failed.length) {
     process.stderr.write(`failed sections: ${failed.join(', ')}\n`);

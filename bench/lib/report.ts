@@ -127,6 +127,30 @@ export function sectionMarkdown(s: Section): string {
   return lines.join('\n') + '\n';
 }
 
+/**
+ * Every row that carries a target, in one table: the figure, the reference,
+ * the ratio and whether it is met. It heads bench/RESULTS.md and the README.
+ */
+export function targetsMarkdown(sections: Section[]): string {
+  const rows = sections.flatMap((s) => s.rows.filter((r) => r.target).map((r) => ({ s, r })));
+  const met = rows.filter(({ r }) => targetMet(r) === true).length;
+  const lines = [
+    `**Targets: ${met} of ${rows.length} met.**`,
+    '',
+    '| section | case | metric | Sidereal | reference | ratio | target | met |',
+    '|---|---|---|---|---|---|---|---|',
+  ];
+  for (const { s, r } of rows) {
+    const t = r.target!;
+    const ref = t.vs ? `${fmtStat(r.others[t.vs])} (${t.vs})` : '—';
+    const x = t.vs ? ratio(r, t.vs) : undefined;
+    const verdict = targetMet(r);
+    lines.push(`| ${[s.name, r.case, `${r.metric}, ${r.unit}`, fmtStat(r.sidereal), ref, x === undefined ? '—' : x.toFixed(2),
+      `${t.op} ${t.value}${t.on === 'ratio' ? '×' : ' ' + r.unit}`, verdict === undefined ? '?' : verdict ? 'yes' : '**no**'].join(' | ').replace(/\n/g, ' ')} |`);
+  }
+  return lines.join('\n') + '\n';
+}
+
 export interface MachineInfo { node: string; kernel: string; cpu: string; cpus: number }
 
 export function machineInfo(): MachineInfo {

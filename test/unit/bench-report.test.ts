@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { percentile, ratio, sectionMarkdown, stat, targetMet, type Row } from '../../bench/lib/report.js';
+import { percentile, ratio, sectionMarkdown, stat, targetMet, targetsMarkdown, type Row } from '../../bench/lib/report.js';
 
 const row = (sidereal: number, other: number, target?: Row['target']): Row => ({
   case: 'c', metric: 'throughput', unit: 'MB/s', sidereal: stat([sidereal]), others: { 'tftpd-hpa': stat([other]) }, ...(target ? { target } : {}),
@@ -41,5 +41,23 @@ describe('bench report', () => {
     expect(md).toContain('| case | metric | Sidereal | tftpd-hpa | × tftpd-hpa | target |');
     expect(md).toContain('| c | throughput, MB/s | 120 (110–130) | 100 | 1.20 | >= 1.2 × tftpd-hpa ✔ |');
     expect(md).toContain('- loopback');
+  });
+});
+
+describe('bench targets table', () => {
+  it('lists every row with a target, its reference, ratio and verdict, and counts those met', () => {
+    const md = targetsMarkdown([{
+      name: 'tftp', title: 'TFTP', notes: [],
+      rows: [
+        row(120, 100, { vs: 'tftpd-hpa', op: '>=', value: 1.2, on: 'ratio' }),
+        row(80, 100, { vs: 'tftpd-hpa', op: '>=', value: 0.9, on: 'ratio' }),
+        { ...row(4, 0, { op: '<=', value: 5, on: 'value' }), unit: 'ms', others: {} },
+        row(1, 1),
+      ],
+    }]);
+    expect(md).toContain('**Targets: 2 of 3 met.**');
+    expect(md).toContain('| tftp | c | throughput, MB/s | 120 | 100 (tftpd-hpa) | 1.20 | >= 1.2× | yes |');
+    expect(md).toContain('| tftp | c | throughput, MB/s | 80.0 | 100 (tftpd-hpa) | 0.80 | >= 0.9× | **no** |');
+    expect(md).toContain('| tftp | c | throughput, ms | 4.00 | — | — | <= 5 ms | yes |');
   });
 });
