@@ -39,7 +39,8 @@ export interface SiderealConfig {
     relays: RelaySubnet[];
   };
   tftp: { enabled: boolean; root: string; port: number; maxBlksize?: number; maxWindowsize: number };
-  http: { listen: string; port: number; publicUrl: string };
+  /** fileCacheMiB: boot files held in memory for HTTP (0: every response streams from the page cache). */
+  http: { listen: string; port: number; publicUrl: string; fileCacheMiB: number };
   /** The admin API: loopback by default, apart from the boot HTTP server nodes reach. */
   api: { enabled: boolean; listen: string; port: number };
   nfs: {
@@ -112,7 +113,7 @@ export function validateConfig(doc: unknown): SiderealConfig {
   const tftpObj = section(doc, 'tftp', '', true)!;
   rejectUnknownKeys(tftpObj, ['enabled', 'root', 'port', 'maxBlksize', 'maxWindowsize'], 'tftp');
   const httpObj = section(doc, 'http', '', false) ?? {};
-  rejectUnknownKeys(httpObj, ['listen', 'port', 'publicUrl'], 'http');
+  rejectUnknownKeys(httpObj, ['listen', 'port', 'publicUrl', 'fileCacheMiB'], 'http');
   const httpListen = httpObj.listen === undefined ? serverAddress : ipv4(httpObj, 'listen', 'http');
   const httpPort = int(httpObj, 'port', 'http', 8080, 1, 65535);
   const publicUrl = (str(httpObj, 'publicUrl', 'http', null) ?? `http://${serverAddress}:${httpPort}`).replace(/\/+$/, '');
@@ -144,7 +145,7 @@ export function validateConfig(doc: unknown): SiderealConfig {
       maxBlksize: tftpObj.maxBlksize === undefined ? undefined : int(tftpObj, 'maxBlksize', 'tftp', 1468, 512, 65464),
       maxWindowsize: int(tftpObj, 'maxWindowsize', 'tftp', 64, 1, 65535),
     },
-    http: { listen: httpListen, port: httpPort, publicUrl },
+    http: { listen: httpListen, port: httpPort, publicUrl, fileCacheMiB: int(httpObj, 'fileCacheMiB', 'http', 512, 0, 65536) },
     api: {
       enabled: bool(apiObj, 'enabled', 'api', true),
       listen: apiObj.listen === undefined ? '127.0.0.1' : ipv4(apiObj, 'listen', 'api'),

@@ -127,6 +127,7 @@ export async function startDaemon(config: SiderealConfig, logger: Logger): Promi
       checkBooted: nodes.checkReport,
       recordBooted: nodes.recordBooted,
       recordAlive: nodes.recordAlive,
+      fileCacheBytes: config.http.fileCacheMiB * 1024 * 1024,
     };
     const app = buildHttpApp(ctx);
     await startService('http', () => app.listen({ host: config.http.listen, port: config.http.port }));

@@ -5,7 +5,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from '../log.js';
 import type { ServedFile } from '../boot/types.js';
-import { registerFilesRoute } from './files-route.js';
+import { fileCacheOptions, registerFilesRoute } from './files-route.js';
 import { registerIpxeRoute } from './ipxe-route.js';
 import { registerBootedRoute, type BootedReport } from './booted-route.js';
 
@@ -23,12 +23,14 @@ export interface BootContext {
   recordBooted(mac: string, report: BootedReport): void;
   /** A running node's heartbeat: the tree it has mounted, and whether it can still read it. */
   recordAlive(mac: string, report: BootedReport): void;
+  /** Memory for boot files served from RAM (files-route.ts); absent: the default. */
+  fileCacheBytes?: number;
 }
 
 export function buildHttpApp(ctx: BootContext): FastifyInstance {
   const app = Fastify({ logger: false });
   registerIpxeRoute(app, ctx);
-  registerFilesRoute(app, ctx);
+  registerFilesRoute(app, ctx, ctx.fileCacheBytes === undefined ? undefined : fileCacheOptions(ctx.fileCacheBytes));
   registerBootedRoute(app, ctx);
   app.get('/healthz', async () => ({ ok: true }));
   return app;

@@ -57,6 +57,11 @@ export const DEFAULT_FILE_CACHE: FileCacheOptions = {
   idleMs: 10 * 60_000,
 };
 
+/** The cache for `maxBytes` of memory: a file may take half of it (256 MiB at most); 0 turns caching off. */
+export function fileCacheOptions(maxBytes: number): FileCacheOptions {
+  return { ...DEFAULT_FILE_CACHE, maxBytes, maxFileBytes: Math.min(DEFAULT_FILE_CACHE.maxFileBytes, Math.floor(maxBytes / 2)) };
+}
+
 /** Read size for files too large to cache (fewer, larger reads from the page cache), and a cached file's turn on its socket. */
 const STREAM_CHUNK = 1024 * 1024;
 

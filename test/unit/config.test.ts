@@ -25,6 +25,7 @@ describe('config', () => {
     expect(c.tftp.port).toBe(69);
     expect(c.tftp.maxBlksize).toBeUndefined(); // derived from the interface MTU by the TFTP server
     expect(c.http.publicUrl).toBe('http://10.77.0.1:8080');
+    expect(c.http.fileCacheMiB).toBe(512);
     expect(c.nfs.server).toBe('10.77.0.1');
     expect(c.boot.files.efi64).toBe('efi64/syslinux.efi');
     expect(c.boot.defaults.bootMode).toBe('root');
@@ -36,6 +37,7 @@ describe('config', () => {
     ['dhcp.subnet', (d: any) => { d.dhcp.subnet = '10.77.0.0'; }, /not an IPv4 network/],
     ['dhcp.subnet', (d: any) => { d.dhcp.subnet = '10.78.0.0/24'; }, /does not contain serverAddress/],
     ['dhcp.pool.start', (d: any) => { d.dhcp.pool.start = '10.78.0.5'; }, /outside/],
+    ['http.fileCacheMiB', (d: any) => { d.http = { fileCacheMiB: -1 }; }, /-1/],
     ['dhcp.pool', (d: any) => { d.dhcp.pool = { start: '10.77.0.150', end: '10.77.0.100' }; }, /after end/],
     ['dhcp.pool', (d: any) => { d.dhcp.pool = { start: '10.77.0.1', end: '10.77.0.10' }; }, /contains serverAddress/],
     ['dhcp.leaseTime', (d: any) => { d.dhcp.leaseTime = 'forever'; }, /duration/],

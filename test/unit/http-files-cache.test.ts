@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync, renameSync, symlinkSync, utimesSync
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { registerFilesRoute, DEFAULT_FILE_CACHE, type FileCache, type FileCacheOptions } from '../../server/http/files-route.js';
+import { fileCacheOptions, registerFilesRoute, DEFAULT_FILE_CACHE, type FileCache, type FileCacheOptions } from '../../server/http/files-route.js';
 import type { BootContext } from '../../server/http/app.js';
 import { silentLogger } from '../../server/log.js';
 
@@ -150,5 +150,19 @@ describe('/files/ from memory', () => {
     expect(r.statusCode).toBe(200);
     expect(r.headers['content-length']).toBe('0');
     expect(r.rawPayload.length).toBe(0);
+  });
+
+  it('with no memory for it (http.fileCacheMiB: 0) every file is streamed, whole and by range', async () => {
+    build(fileCacheOptions(0));
+    const body = randomBytes(200_000);
+    writeFileSync(join(dir, 'kernel'), body);
+    const r = await app.inject({ url: '/files/kernel' });
+    expect(r.statusCode).toBe(200);
+    expect(r.rawPayload.equals(body)).toBe(true);
+    const part = await app.inject({ url: '/files/kernel', headers: { range: 'bytes=100-199' } });
+    expect(part.statusCode).toBe(206);
+    expect(part.rawPayload.equals(body.subarray(100, 200))).toBe(true);
+    expect(cache.files).toBe(0);
+    expect(fileCacheOptions(512 * 1024 * 1024).maxFileBytes).toBe(256 * 1024 * 1024);
   });
 });
