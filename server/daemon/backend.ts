@@ -7,45 +7,37 @@
  * the same row, so it is kept from one beginPacket() to the next (the
  * handling of one request is synchronous: nothing can change it meanwhile). Leases are staged and
  * stored, with the packets' sightings, by flush(): the server's group commit.
- * Boot events are batched the same way on their own connection.
+ * Boot events go through the inventory's own queue (events.recordSoon).
  */
 import type { SiderealConfig } from '../config/config.js';
 import type { Inventory, Machine, Sighting } from '../inventory/index.js';
-import type { BootStage } from '../boot/types.js';
 import type { DhcpBackend } from '../dhcp/backend.js';
 import type { ClientFacts, DhcpBootAnswer, Reservation } from '../boot/types.js';
 import { bootAnswerFor } from '../boot/decide.js';
-import { Events } from '../inventory/events.js';
 
 
 const DISCOVERY_WRITE_MS = 10_000;
-/** Events and sightings waiting for the next flush; beyond this they are written at once. */
+/** Sightings waiting for the next flush; beyond this they are written at once. */
 const MAX_QUEUED = 10_000;
 /** Records of turns without a lease wait this long, or until this many are queued. */
 const RECORDS_DELAY_MS = 20;
 const RECORDS_BATCH = 256;
-
-type SeenEvent = { mac: string; stage: BootStage; detail: Record<string, unknown>; at: number };
 
 export class InventoryDhcpBackend implements DhcpBackend {
   private readonly discoveryWrites = new Map<string, { at: number; pending: number }>();
   /** Machine rows read while handling the current packet (null: not registered). */
   private readonly rows = new Map<string, Machine | null>();
   private readonly view: Inventory;
-  /** Boot events written in the lease transaction (the main connection) when a turn has leases. */
-  private readonly eventsOnMain: Events;
   private recordsTimer: NodeJS.Timeout | undefined;
-  private events: SeenEvent[] = [];
   private sightings: Array<{ seen: Sighting; count: number; at: number }> = [];
-  /** Boot events that could not be written (they are worth less than an ACK: never thrown). */
-  eventErrors = 0;
+  /** Sightings that could not be written (they are worth less than an ACK: never thrown). */
+  sightingErrors = 0;
 
   constructor(
     private readonly inv: Inventory,
     private readonly config: SiderealConfig,
     private readonly opts: { recordEvents: boolean } = { recordEvents: true },
   ) {
-    this.eventsOnMain = new Events(inv.db);
     // The boot decision reads through this view, so it shares the packet's machine row.
     const machines = Object.create(inv.machines) as Inventory['machines'];
     machines.get = (mac: string) => this.machine(mac);
@@ -91,36 +83,33 @@ export class InventoryDhcpBackend implements DhcpBackend {
   clientSeen(seen: { mac: string; type: string; archCode?: number; vendorClass?: string; userClass?: string; hostname?: string; ip?: string; bootFile?: string }): void {
     if (!this.opts.recordEvents) return;
     const { mac, ...detail } = seen;
-    this.events.push({ mac, stage: 'dhcp', detail, at: Date.now() });
+    // Boot events are queued by the inventory itself (written together within milliseconds).
+    this.inv.events.recordSoon(mac, 'dhcp', detail);
     if (!this.machine(mac)) this.discover(seen);
-    if (!this.batching) this.flushRecords();
-    else if (this.events.length + this.sightings.length > MAX_QUEUED) this.flushRecords();
+    if (!this.batching || this.sightings.length > MAX_QUEUED) this.flushSightings();
   }
 
   /**
    * The server's group commit, once per event-loop turn. Staged leases are
    * stored in one transaction (one fsync for the whole turn) that also
-   * carries the queued sightings and boot events: they ride along for free.
-   * A turn without leases (DISCOVERs only) leaves its records queued, to be
+   * carries the queued sightings: they ride along for free.
+   * A turn without leases (DISCOVERs only) leaves its sightings queued, to be
    * written RECORDS_DELAY_MS later or once RECORDS_BATCH are queued: a
    * commit costs more than a packet (0.25 ms here even without an fsync).
    * Throws only when the leases could not be stored.
    */
   flush(): void {
     if (this.inv.leases.pendingCount() > 0) {
-      const { sightings, events } = this.takeRecords();
-      this.inv.leases.flush(sightings.length || events.length ? () => {
-        for (const s of sightings) this.inv.discovered.record(s.seen, s.count, s.at);
-        this.eventsOnMain.recordMany(events);
-      } : undefined);
+      const sightings = this.takeSightings();
+      this.inv.leases.flush(sightings.length ? () => this.recordSightings(sightings) : undefined);
       return;
     }
-    const queued = this.events.length + this.sightings.length;
-    if (queued >= RECORDS_BATCH) this.flushRecords();
+    const queued = this.sightings.length;
+    if (queued >= RECORDS_BATCH) this.flushSightings();
     else if (queued > 0 && !this.recordsTimer) {
       this.recordsTimer = setTimeout(() => {
         this.recordsTimer = undefined;
-        try { this.flushRecords(); } catch { this.eventErrors++; }
+        try { this.flushSightings(); } catch { this.sightingErrors++; }
       }, RECORDS_DELAY_MS);
       this.recordsTimer.unref();
     }
@@ -128,31 +117,25 @@ export class InventoryDhcpBackend implements DhcpBackend {
 
   /** Write what is queued (the server calls this when it closes). */
   async close(): Promise<void> {
-    this.flushRecords();
+    this.flushSightings();
   }
 
-  private takeRecords() {
+  private takeSightings() {
     clearTimeout(this.recordsTimer);
     this.recordsTimer = undefined;
-    const out = { sightings: this.sightings, events: this.events };
+    const out = this.sightings;
     this.sightings = [];
-    this.events = [];
     return out;
   }
 
-  /** Sightings (one transaction) and events (their own connection) now; staged leases are left alone. */
-  private flushRecords(): void {
-    const { sightings, events } = this.takeRecords();
-    if (sightings.length) {
-      this.inv.db.transaction(() => {
-        for (const s of sightings) this.inv.discovered.record(s.seen, s.count, s.at);
-      }).immediate();
-    }
-    try {
-      this.inv.events.recordMany(events);
-    } catch {
-      this.eventErrors += events.length;
-    }
+  private recordSightings(sightings: Array<{ seen: Sighting; count: number; at: number }>): void {
+    for (const s of sightings) this.inv.discovered.record(s.seen, s.count, s.at);
+  }
+
+  /** The queued sightings now, in one transaction; staged leases are left alone. */
+  private flushSightings(): void {
+    const sightings = this.takeSightings();
+    if (sightings.length) this.inv.db.transaction(() => this.recordSightings(sightings)).immediate();
   }
 
   /**

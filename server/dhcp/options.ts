@@ -188,26 +188,7 @@ export function opt(code: number, data: Buffer): DhcpOption { return { code, dat
 export function optU8(code: number, v: number): DhcpOption { return opt(code, Buffer.from([v & 255])); }
 export function optU16(code: number, v: number): DhcpOption { const b = Buffer.alloc(2); b.writeUInt16BE(v); return opt(code, b); }
 export function optU32(code: number, v: number): DhcpOption { const b = Buffer.alloc(4); b.writeUInt32BE(v >>> 0); return opt(code, b); }
-
-/**
- * Encoded string and address options, shared: a reply repeats the same few
- * (server id, mask, boot file, TFTP server) for every client. The option
- * objects are never mutated (encodePacket copies their bytes). Bounded.
- */
-const encoded = new Map<string, DhcpOption>();
-const ENCODED_MAX = 4096;
-function cached(key: string, make: () => DhcpOption): DhcpOption {
-  let o = encoded.get(key);
-  if (!o) {
-    if (encoded.size >= ENCODED_MAX) encoded.clear();
-    encoded.set(key, (o = make()));
-  }
-  return o;
-}
-
-export function optString(code: number, s: string): DhcpOption {
-  return cached(`${code}s${s}`, () => opt(code, Buffer.from(s, 'latin1')));
-}
+export function optString(code: number, s: string): DhcpOption { return opt(code, Buffer.from(s, 'latin1')); }
 export function optIps(code: number, ips: string[]): DhcpOption {
-  return cached(`${code}i${ips.join(',')}`, () => opt(code, Buffer.concat(ips.map((ip) => Buffer.from(ip.split('.').map(Number))))));
+  return opt(code, Buffer.concat(ips.map((ip) => Buffer.from(ip.split('.').map(Number)))));
 }

@@ -70,7 +70,7 @@ export class Events {
   /** Queued events a failed write dropped (a full disk, say). */
   lost = 0;
 
-  /** Several events in one transaction (the DHCP server batches a burst's events). */
+  /** Several events in one transaction (what recordSoon queued). */
   recordMany(events: Array<{ mac: string; stage: BootStage; detail: Record<string, unknown>; at: number }>): void {
     if (events.length === 0) return;
     this.recordManyTx(events);
