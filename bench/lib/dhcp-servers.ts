@@ -6,12 +6,11 @@
  * process must not spend the shared CPUs parsing log lines). Every process
  * is stopped by its PID; the caller removes the namespaces (destroyAll).
  */
-import type { ResultPromise } from 'execa';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createNs, linkNamespaces, ip, nsExec, nsSpawn } from '../../test/helpers/netns.js';
+import { createNs, linkNamespaces, ip, nsExec } from '../../test/helpers/netns.js';
 import { repoRoot, siderealBin, writeConfig } from '../../test/helpers/serve.js';
-import { stopChild, sleep } from '../../lab/proc.js';
+import { startServer, type RunningServer } from '../../lab/server-process.js';
 import type { LoadResult, LoadSpec } from './dhcp-loadgen.js';
 
 export const SERVER_IP = '10.80.0.1';
@@ -38,26 +37,7 @@ export async function makeNet(tag: string): Promise<BenchNet> {
   return { srv, cli, srvIf: link.aIf, cliIf: link.bIf };
 }
 
-export interface Running { name: string; pid: number; logFile: string; stop(): Promise<void> }
-
-async function waitForFile(file: string, re: RegExp, ms: number, child: ResultPromise): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) return false;
-    if (existsSync(file) && re.test(readFileSync(file, 'utf8'))) return true;
-    await sleep(50);
-  }
-  return false;
-}
-
-async function started(name: string, child: ResultPromise, logFile: string, ready: RegExp): Promise<Running> {
-  const run: Running = { name, pid: child.pid ?? -1, logFile, stop: () => stopChild(child, 10_000) };
-  if (!(await waitForFile(logFile, ready, 30_000, child))) {
-    await run.stop();
-    throw new Error(`${name} did not start: ${existsSync(logFile) ? readFileSync(logFile, 'utf8').slice(-2000) : 'no log'}`);
-  }
-  return run;
-}
+export type Running = RunningServer;
 
 export interface SiderealSetup { dir: string; config: string }
 
@@ -78,17 +58,16 @@ export function siderealConfig(net: BenchNet, dir: string, o: { pool?: { start: 
 
 /** `bin`: another build's bin/sidereal.js (a before/after comparison); default this tree's. */
 export async function startSidereal(net: BenchNet, setup: SiderealSetup, nodeArgs: string[] = [], bin = siderealBin): Promise<Running> {
-  const logFile = join(setup.dir, 'sidereal.log');
-  const child = nsSpawn(net.srv, process.execPath, [...nodeArgs, bin, '--config', setup.config, 'serve'], {
-    stdin: 'ignore', stdout: { file: logFile }, stderr: { file: join(setup.dir, 'sidereal.err') }, buffer: false, cwd: setup.dir,
+  return startServer({
+    name: 'sidereal', ns: net.srv, cmd: process.execPath, args: [...nodeArgs, bin, '--config', setup.config, 'serve'],
+    logFile: join(setup.dir, 'sidereal.log'), ready: (log) => /"msg":"ready"/.test(log), readyTimeoutMs: 30_000, stopGraceMs: 10_000,
   });
-  return started('sidereal', child, logFile, /"msg":"ready"/);
 }
 
 export async function startDnsmasq(net: BenchNet, dir: string): Promise<Running> {
   mkdirSync(dir, { recursive: true });
   const logFile = join(dir, 'dnsmasq.log');
-  const child = nsSpawn(net.srv, 'dnsmasq', [
+  const args = [
     '--no-daemon', '--conf-file=/dev/null', '--port=0',
     `--dhcp-range=${POOL.start},${POOL.end},255.255.0.0,1h`,
     '--dhcp-lease-max=20000', `--dhcp-leasefile=${join(dir, 'dnsmasq.leases')}`, '--log-facility=-',
@@ -96,8 +75,8 @@ export async function startDnsmasq(net: BenchNet, dir: string): Promise<Running>
     // Sidereal does not probe an address before offering it; dnsmasq's ping would hold every first offer.
     '--no-ping',
     '--dhcp-boot=pxelinux.0',
-  ], { stdin: 'ignore', stdout: { file: logFile }, stderr: { file: logFile }, buffer: false });
-  return started('dnsmasq', child, logFile, /DHCP, IP range/);
+  ];
+  return startServer({ name: 'dnsmasq', ns: net.srv, cmd: 'dnsmasq', args, logFile, ready: (log) => /DHCP, IP range/.test(log), readyTimeoutMs: 30_000, stopGraceMs: 10_000 });
 }
 
 /** The load generator as its own node process in the client namespace. */

@@ -12,13 +12,10 @@
  * the bench does not pay for the servers' logging); every process is stopped
  * by its PID.
  */
-import { openSync, closeSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { ResultPromise } from 'execa';
 import type { LabAssets } from '../../lab/assets.js';
-import { nsStart } from '../../lab/netns.js';
-import { sleep, stopChild } from '../../lab/proc.js';
+import { startServer, type RunningServer } from '../../lab/server-process.js';
 import { siderealBin, siderealCli, writeLabConfig } from '../../lab/sidereal.js';
 import { LAB_ROOT_NAME, populateTftpRoot, pxelinuxMacName, type LabBootFiles } from '../../lab/tftp.js';
 
@@ -42,11 +39,8 @@ export interface StormNet {
   httpPort: number;
 }
 
-export interface Proc {
+export interface Proc extends RunningServer {
   name: string;
-  pid: number;
-  child: ResultPromise;
-  logFile: string;
 }
 
 export interface StartedServer {
@@ -55,25 +49,10 @@ export interface StartedServer {
   stop(): Promise<void>;
 }
 
-/** Start `cmd` in the namespace with stdout and stderr appended to `logFile`; ready when `ready(log)` holds. */
-export async function startLogged(
-  ns: string, name: string, cmd: string, args: string[], logFile: string,
-  ready: (log: string) => boolean, timeoutMs = 30_000, stopGraceMs = 5000,
-): Promise<Proc & { stop(): Promise<void> }> {
-  closeSync(openSync(logFile, 'a'));
-  const child: ResultPromise = nsStart(ns, cmd, args, {
-    stdin: 'ignore', stdout: { file: logFile, append: true }, stderr: { file: logFile, append: true }, buffer: false,
-  });
-  const p = { name, pid: child.pid ?? -1, child, logFile, stop: () => stopChild(child, stopGraceMs) };
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const log = readFileSync(logFile, 'utf8');
-    if (child.exitCode !== null) throw new Error(`${name} exited at start: ${log.slice(-2000)}`);
-    if (ready(log)) return p;
-    await sleep(50);
-  }
-  await p.stop();
-  throw new Error(`${name} not ready after ${timeoutMs} ms: ${readFileSync(logFile, 'utf8').slice(-2000)}`);
+/** Start `cmd` in the namespace, logging to `logFile`, ready when `ready(log)` holds (lab/server-process.ts). */
+async function startLogged(ns: string, name: string, cmd: string, args: string[], logFile: string, ready: (log: string) => boolean): Promise<Proc> {
+  const s = await startServer({ name, ns, cmd, args, logFile, ready, readyTimeoutMs: 30_000, stopGraceMs: 5000 });
+  return { name, ...s };
 }
 
 export interface PreparedSidereal {
