@@ -18,7 +18,7 @@ PACKAGES=(
   nfs-ganesha nfs-ganesha-vfs rpcbind nfs-kernel-server libnfs-utils
   # docker-compose.yml is checked with `docker-compose config` (no container engine runs here)
   docker-compose
-  # native addons (better-sqlite3, the SO_BINDTODEVICE helper)
+  # native addons (better-sqlite3, the SO_BINDTODEVICE helper, the TFTP data pump)
   build-essential python3
 )
 

@@ -54,7 +54,7 @@ export function findNativeHelper(start = dirname(fileURLToPath(import.meta.url))
  */
 function boundSocketFd(ifname: string, address: string, port: number, helperPath?: string): number {
   const path = helperPath ?? findNativeHelper();
-  if (!path) throw new Error(`native helper ${HELPER_REL} not built: run \`cd native/bindtodevice && npx node-gyp rebuild\``);
+  if (!path) throw new Error(`native helper ${HELPER_REL} not built: run \`npm ci\` (or \`npm run install\`)`);
   const require = createRequire(import.meta.url);
   const helper = require(path) as { openBoundUdpSocket(ifname: string, address: string, port: number): number };
   return helper.openBoundUdpSocket(ifname, address, port);

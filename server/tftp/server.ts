@@ -1,7 +1,8 @@
 /**
  * The TFTP listener: takes RRQs on the well-known port, asks the boot
- * decision (`resolve`) what the path means, and hands the transfer to a
- * ReadSession on a fresh socket (the server TID, RFC 1350 section 4).
+ * decision (`resolve`) what the path means, negotiates the options and hands
+ * the data phase to the native pump (pump.ts), which sends from a fresh
+ * socket (the server TID, RFC 1350 section 4).
  *
  * The server never knows about machines or the inventory: `resolve` turns a
  * path into a ServedFile (a checked static path, a rendered Buffer, or a
@@ -13,9 +14,9 @@ import type { Logger } from 'pino';
 import type { ServedFile } from '../boot/types.js';
 import { isRefusal } from './files.js';
 import { negotiate, resolveLimits } from './options.js';
-import { decodePacket, encodeError, ErrorCode, type OptionList, type Packet } from './packet.js';
-import { ReadSession, type SessionEnd } from './session.js';
-import { bufferSource, openFileSource, type FileSource } from './source.js';
+import { decodePacket, encodeError, encodeOack, ErrorCode, type OptionList, type Packet } from './packet.js';
+import { DataPump, type PumpEnd } from './pump.js';
+import { openBootFile, type OpenFile } from './source.js';
 import type { TransferEvent, TransferOutcome } from './types.js';
 
 export type { TransferEvent, TransferOutcome } from './types.js';
@@ -82,12 +83,6 @@ function bindSocket(sock: Socket, address: string, port: number): Promise<void> 
   });
 }
 
-function connectSocket(sock: Socket, peer: Peer): Promise<void> {
-  return new Promise((resolve, reject) => {
-    sock.connect(peer.port, peer.address, (err?: Error) => (err ? reject(err) : resolve()));
-  });
-}
-
 const LEVEL: Record<TransferOutcome, 'info' | 'warn' | 'debug'> = {
   ok: 'info',
   'aborted-probe': 'debug', // every UEFI boot does it once: not news
@@ -111,9 +106,8 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
     requests: 0, active: 0, ok: 0, failed: 0, abortedProbes: 0, notFound: 0, refused: 0,
     rejected: 0, malformed: 0, bytesSent: 0, retransmits: 0,
   };
-  /** By client TID: the request signature (to drop retransmitted RRQs) and its session once started. */
-  const byPeer = new Map<string, { sig: string; session: ReadSession | null; cancelled: boolean }>();
-  const sessions = new Set<ReadSession>();
+  /** By client TID: the request signature (to drop retransmitted RRQs) and its pump session id once started. */
+  const byPeer = new Map<string, { sig: string; session: number | null; cancelled: boolean }>();
   /** Requests between RRQ and session start (resolve, open, bind): close() waits for them. */
   const setups = new Set<Promise<void>>();
   let closing = false;
@@ -121,6 +115,7 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
   const listener = createSocket({ type: 'udp4', recvBufferSize: LISTEN_RCVBUF });
   await bindSocket(listener, opts.address, opts.port);
   const port = listener.address().port;
+  const pump = new DataPump();
   log.info({ address: opts.address, port, maxBlksize: limits.maxBlksize, maxWindowsize: limits.maxWindowsize }, 'tftp listening');
 
   const decode = (msg: Buffer, peer: string): Packet | null => {
@@ -180,9 +175,9 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
       refuse(peer, filename, t0, isRefusal(served.reason) ? 'refused' : 'not-found', served.reason, ErrorCode.FILE_NOT_FOUND, 'File not found');
       return;
     }
-    let source: FileSource;
+    let file: OpenFile | null = null;
     try {
-      source = served.kind === 'virtual' ? bufferSource(served.content) : await openFileSource(served.path);
+      if (served.kind !== 'virtual') file = await openBootFile(served.path);
     } catch (err) {
       done();
       const code = (err as NodeJS.ErrnoException).code;
@@ -192,40 +187,18 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
       else refuse(peer, filename, t0, 'not-found', reason, ErrorCode.FILE_NOT_FOUND, 'File not found');
       return;
     }
-    const mac = served.mac;
-    const neg = negotiate(options, limits, { fileSize: source.size, defaultTimeoutMs });
-    if (neg.ignored.length) log.debug({ peer: key, file: filename, ignored: neg.ignored }, 'tftp options not acknowledged');
-
-    const sock = createSocket({ type: 'udp4', sendBufferSize: SESSION_SNDBUF, recvBufferSize: SESSION_RCVBUF });
     try {
-      await bindSocket(sock, opts.address, 0);
-      await connectSocket(sock, peer);
-    } catch (err) {
-      done();
-      try { sock.close(); } catch { /* not open */ }
-      await source.close().catch(() => {});
-      refuse(peer, filename, t0, 'error', `session socket: ${(err as Error).message}`, ErrorCode.NOT_DEFINED, 'internal error');
-      return;
-    }
-    if (closing || entry.cancelled) {
-      done();
-      sock.close();
-      await source.close().catch(() => {});
-      return;
-    }
-    const session: ReadSession = new ReadSession({
-      socket: sock,
-      source,
-      negotiated: neg,
-      retries,
-      logger: log,
-      decode: (msg) => decode(msg, key),
-      onEnd: (end: SessionEnd) => {
-        sessions.delete(session);
-        stats.active = sessions.size;
+      if (closing || entry.cancelled) { done(); return; }
+      const mac = served.mac;
+      const size = file ? file.size : (served as { content: Buffer }).content.length;
+      const neg = negotiate(options, limits, { fileSize: size, defaultTimeoutMs });
+      if (neg.ignored.length) log.debug({ peer: key, file: filename, ignored: neg.ignored }, 'tftp options not acknowledged');
+      const onEnd = (end: PumpEnd) => {
+        stats.active = pump.active;
         done();
         stats.bytesSent += end.bytes;
         stats.retransmits += end.retransmits;
+        stats.malformed += end.malformed;
         const ev: TransferEvent = {
           peer: key, file: filename, bytes: end.bytes, blksize: neg.blksize, windowsize: neg.windowsize,
           tsize: neg.tsize, ms: Math.round(performance.now() - t0), outcome: end.outcome,
@@ -234,12 +207,30 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
         if (end.reason !== undefined) ev.reason = end.reason;
         if (end.retransmits) ev.retransmits = end.retransmits;
         emit(ev);
-      },
-    });
-    entry.session = session;
-    sessions.add(session);
-    stats.active = sessions.size;
-    session.start();
+      };
+      try {
+        const { id } = pump.start({
+          source: file ? { fd: file.fd, size: file.size } : { data: (served as { content: Buffer }).content },
+          local: opts.address,
+          peer,
+          blksize: neg.blksize,
+          windowsize: neg.windowsize,
+          timeoutMs: neg.timeoutMs,
+          retries,
+          oack: neg.oack.length > 0 ? encodeOack(neg.oack) : null,
+          sndbuf: SESSION_SNDBUF,
+          rcvbuf: SESSION_RCVBUF,
+        }, onEnd);
+        entry.session = id;
+        stats.active = pump.active;
+      } catch (err) {
+        done();
+        refuse(peer, filename, t0, 'error', `session socket: ${(err as Error).message}`, ErrorCode.NOT_DEFINED, 'internal error');
+      }
+    } finally {
+      // The pump holds its own duplicate of the descriptor.
+      await file?.close().catch(() => {});
+    }
   }
 
   listener.on('message', (msg: Buffer, rinfo) => {
@@ -276,11 +267,11 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
       }
       // Same TID, different request: the client moved on.
       existing.cancelled = true;
-      existing.session?.abort('superseded by a new request from the same port');
+      if (existing.session !== null) pump.abort(existing.session, 'superseded by a new request from the same port');
       byPeer.delete(key);
     }
-    if (sessions.size >= maxSessions) {
-      refuse(peer, p.filename, t0, 'error', `${sessions.size} sessions active`, ErrorCode.NOT_DEFINED, 'server busy');
+    if (pump.active >= maxSessions) {
+      refuse(peer, p.filename, t0, 'error', `${pump.active} sessions active`, ErrorCode.NOT_DEFINED, 'server busy');
       return;
     }
     byPeer.set(key, { sig, session: null, cancelled: false });
@@ -302,7 +293,7 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
       for (const e of byPeer.values()) e.cancelled = true;
       await new Promise<void>((resolve) => listener.close(() => resolve()));
       await Promise.all([...setups]);
-      for (const s of [...sessions]) s.abort('server closing');
+      await pump.close();
     },
   };
 }

@@ -56,7 +56,8 @@ export function captureLogger(level = 'debug'): { logger: Logger; lines: Array<R
   return { logger: pino({ level, base: { svc: 'tftp' } }, sink), lines };
 }
 
-export interface Received { packet: Packet; rinfo: RemoteInfo }
+/** `at`: performance.now() when the datagram arrived. */
+export interface Received { packet: Packet; rinfo: RemoteInfo; at: number }
 
 /** A UDP client that queues every decoded datagram, for hand-driven protocol tests. */
 export class RawClient {
@@ -72,7 +73,7 @@ export class RawClient {
       const d = decodePacket(msg);
       if (!d.ok) return;
       if (d.packet.op === 'DATA') this.dataCount.set(d.packet.block, (this.dataCount.get(d.packet.block) ?? 0) + 1);
-      const r = { packet: d.packet, rinfo };
+      const r = { packet: d.packet, rinfo, at: performance.now() };
       const w = this.waiters.shift();
       if (w) w(r);
       else this.queue.push(r);

@@ -1,0 +1,9 @@
+{
+  "targets": [
+    {
+      "target_name": "tftp_pump",
+      "sources": ["tftp_pump.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"]
+    }
+  ]
+}

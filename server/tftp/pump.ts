@@ -1,0 +1,140 @@
+/**
+ * The TFTP data phase runs in native code (native/tftp-pump/tftp_pump.c, its
+ * header says why and which protocol rules it keeps): one thread per server
+ * sends the OACK and every DATA block, takes the ACKs and retransmits. This
+ * module loads it and gives each transfer a handle and a promise-free end
+ * callback; server.ts keeps everything before the data phase (RRQ, boot
+ * decision, open, option negotiation) in TypeScript.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { TransferOutcome } from './types.js';
+
+const ADDON_REL = join('native', 'tftp-pump', 'build', 'Release', 'tftp_pump.node');
+
+/** How a transfer ended, as the pump reports it. */
+export interface PumpEnd {
+  outcome: TransferOutcome;
+  /** Bytes acknowledged (the whole file when ok). */
+  bytes: number;
+  retransmits: number;
+  /** Datagrams on the session port that were not TFTP. */
+  malformed: number;
+  reason?: string;
+}
+
+export interface PumpTransfer {
+  /** Where the bytes come from: an open file (the pump dups the descriptor; close yours after start) or a rendered Buffer. */
+  source: { fd: number; size: number } | { data: Buffer };
+  local: string;
+  peer: { address: string; port: number };
+  blksize: number;
+  windowsize: number;
+  timeoutMs: number;
+  retries: number;
+  /** The OACK to send first; null sends DATA 1 at once (nothing negotiated, RFC 2347). */
+  oack: Buffer | null;
+  sndbuf: number;
+  rcvbuf: number;
+}
+
+interface Addon {
+  createPump(onEnd: (id: number, outcome: string, bytes: number, retransmits: number, malformed: number, reason?: string) => void): unknown;
+  startSession(pump: unknown, o: Record<string, unknown>): { id: number; port: number };
+  abortSession(pump: unknown, id: number): void;
+  closePump(pump: unknown): void;
+}
+
+let addon: Addon | undefined;
+
+function load(): Addon {
+  if (addon) return addon;
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    const candidate = join(dir, ADDON_REL);
+    if (existsSync(candidate)) {
+      addon = createRequire(import.meta.url)(candidate) as Addon;
+      return addon;
+    }
+    const up = dirname(dir);
+    if (up === dir) break;
+    dir = up;
+  }
+  throw new Error(`native TFTP pump ${ADDON_REL} not built: run \`npm ci\` (or \`npm run install\`)`);
+}
+
+export class DataPump {
+  private readonly native: Addon;
+  private readonly handle: unknown;
+  private readonly ends = new Map<number, (end: PumpEnd) => void>();
+  /** Why the server aborted a transfer, reported in its end instead of the pump's generic one. */
+  private readonly abortReasons = new Map<number, string>();
+  private closed = false;
+
+  constructor() {
+    this.native = load();
+    this.handle = this.native.createPump((id, outcome, bytes, retransmits, malformed, reason) => {
+      const cb = this.ends.get(id);
+      if (!cb) return;
+      this.ends.delete(id);
+      const end: PumpEnd = { outcome: outcome as TransferOutcome, bytes, retransmits, malformed };
+      const why = this.abortReasons.get(id);
+      this.abortReasons.delete(id);
+      if (why !== undefined && outcome === 'closed') end.reason = why;
+      else if (reason !== undefined) end.reason = reason;
+      cb(end);
+    });
+  }
+
+  /** Transfers in flight. */
+  get active(): number {
+    return this.ends.size;
+  }
+
+  /**
+   * Make the session socket (bound to `local`, connected to the peer; throws
+   * if that fails) and hand the transfer to the pump thread. `onEnd` is
+   * called once, on this thread.
+   */
+  start(t: PumpTransfer, onEnd: (end: PumpEnd) => void): { id: number; port: number } {
+    if (this.closed) throw new Error('the TFTP pump is closed');
+    const src = 'data' in t.source
+      ? { fd: -1, data: t.source.data, size: t.source.data.length }
+      : { fd: t.source.fd, size: t.source.size };
+    const r = this.native.startSession(this.handle, {
+      ...src,
+      local: t.local,
+      peer: t.peer.address,
+      peerPort: t.peer.port,
+      blksize: t.blksize,
+      windowsize: t.windowsize,
+      timeoutMs: t.timeoutMs,
+      retries: t.retries,
+      oack: t.oack ?? undefined,
+      sndbuf: t.sndbuf,
+      rcvbuf: t.rcvbuf,
+    });
+    this.ends.set(r.id, onEnd);
+    return r;
+  }
+
+  /** End a transfer with ERROR 0 "server shutting down"; its onEnd follows with outcome closed and `reason`. */
+  abort(id: number, reason: string): void {
+    if (this.closed || !this.ends.has(id)) return;
+    this.abortReasons.set(id, reason);
+    this.native.abortSession(this.handle, id);
+  }
+
+  /** End every transfer (outcome closed) and stop the thread; the end callbacks still arrive, resolved here. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const pending = [...this.ends.entries()].map(([id, cb]) => new Promise<void>((resolve) => {
+      this.ends.set(id, (end) => { cb(end); resolve(); });
+    }));
+    this.native.closePump(this.handle);
+    await Promise.all(pending);
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * The native pump (native/tftp-pump) seen from the client side of a real
+ * loopback transfer: its retransmit clock (a resend comes after the
+ * interval, never before; an ACK that makes progress restarts it; after
+ * `retries` resends without progress the transfer ends with ERROR 0), and a
+ * file cut short under a transfer.
+ */
+import { truncate } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { resolveStatic } from '../../server/tftp/files.js';
+import { encodeAck, encodeRequest } from '../../server/tftp/packet.js';
+import { startTftpServer, type TftpServer, type TransferEvent } from '../../server/tftp/server.js';
+import { captureLogger, makeTempRoot, RawClient, writeRandomFile } from '../helpers/tftp-fixtures.js';
+
+const SIZE = 3 * 512 + 1; // blocks 1..4 at the default blksize
+let root: { dir: string; cleanup(): Promise<void> };
+const servers: TftpServer[] = [];
+const clients: RawClient[] = [];
+
+beforeAll(async () => {
+  root = await makeTempRoot();
+  await writeRandomFile(path.join(root.dir, 'four-blocks.bin'), SIZE);
+  await writeRandomFile(path.join(root.dir, 'shrinks.bin'), 4 << 20);
+});
+
+afterAll(async () => {
+  for (const c of clients) c.close();
+  for (const s of servers) await s.close();
+  await root?.cleanup();
+});
+
+async function setup(timeoutMs: number, retries: number, file = 'four-blocks.bin') {
+  const events: TransferEvent[] = [];
+  const server = await startTftpServer({
+    address: '127.0.0.1', port: 0, logger: captureLogger('debug').logger,
+    resolve: (p) => resolveStatic(root.dir, p), timeoutMs, retries,
+    onTransfer: (ev) => events.push(ev),
+  });
+  servers.push(server);
+  const c = await RawClient.open();
+  clients.push(c);
+  await c.send(encodeRequest('RRQ', file, 'octet'), server.port);
+  const waitEnd = async () => {
+    for (let i = 0; i < 200 && events.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    return events[0];
+  };
+  return { server, c, waitEnd };
+}
+
+describe('retransmit clock', () => {
+  it('resends after the timeout, never before, and gives up after `retries`', async () => {
+    const { c, waitEnd } = await setup(80, 2);
+    const got = await c.drain(1000);
+    const data = got.filter((r) => r.packet.op === 'DATA');
+    expect(data.map((r) => (r.packet.op === 'DATA' ? r.packet.block : -1))).toEqual([1, 1, 1]);
+    for (let i = 1; i < data.length; i++) {
+      const gap = data[i]!.at - data[i - 1]!.at;
+      expect(gap).toBeGreaterThanOrEqual(75);
+      expect(gap).toBeLessThan(80 + 200); // a loaded machine's slack
+    }
+    expect(got.at(-1)?.packet.op).toBe('ERROR');
+    expect((await waitEnd())?.outcome).toBe('timeout');
+  });
+
+  it('an ACK that makes progress restarts the clock; the transfer then completes', async () => {
+    const { c, waitEnd } = await setup(150, 3);
+    const first = await c.next(2000);
+    if (first?.packet.op !== 'DATA') throw new Error('expected DATA 1');
+    const tid = first.rinfo.port;
+    await new Promise((r) => setTimeout(r, 90));
+    await c.send(encodeAck(1), tid); // DATA 2 goes out now: no resend of it for a full interval
+    const two = await c.next(2000);
+    expect(two?.packet.op === 'DATA' && two.packet.block).toBe(2);
+    const again = await c.next(2000);
+    expect(again?.packet.op === 'DATA' && again.packet.block).toBe(2);
+    expect(again!.at - two!.at).toBeGreaterThanOrEqual(145);
+    for (const b of [2, 3, 4]) {
+      await c.send(encodeAck(b), tid);
+      if (b < 4) await c.next(2000);
+    }
+    const end = await waitEnd();
+    expect(end?.outcome).toBe('ok');
+    expect(end?.bytes).toBe(SIZE);
+    expect(end?.retransmits).toBe(1);
+  });
+});
+
+describe('a file that changes under a transfer', () => {
+  it('ends with ERROR 0 and outcome error when the file is cut short, and names the block', async () => {
+    const { c, waitEnd } = await setup(2000, 2, 'shrinks.bin');
+    const first = await c.next(2000);
+    if (first?.packet.op !== 'DATA') throw new Error('expected DATA 1');
+    // The pump reads 128 KiB ahead: cut the file well before where it will read next.
+    await truncate(path.join(root.dir, 'shrinks.bin'), 1 << 20);
+    let last: Awaited<ReturnType<typeof c.next>> = first;
+    for (let b = 1; b <= 4096 && last?.packet.op === 'DATA'; b++) {
+      await c.send(encodeAck(b), first.rinfo.port);
+      last = await c.next(2000);
+    }
+    expect(last?.packet.op).toBe('ERROR');
+    const end = await waitEnd();
+    expect(end?.outcome).toBe('error');
+    expect(end?.reason).toMatch(/short read at block \d+/);
+    expect(end?.bytes).toBeLessThanOrEqual(1 << 20);
+  });
+});
