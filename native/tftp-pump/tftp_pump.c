@@ -55,9 +55,8 @@ static const char *const OUTCOME_NAMES[] = {
 };
 enum state { S_OACK, S_DATA, S_DONE };
 
-/* Bytes read from the file at once; at least this many blocks, whatever the blksize. */
+/* Bytes read from the file at once (or one window, or one block, if larger): a session's whole buffer. */
 #define CHUNK_BYTES (128 * 1024)
-#define MIN_CHUNK_BLOCKS 64
 #define MAX_EVENTS 64
 
 typedef struct session {
@@ -114,6 +113,8 @@ typedef struct pump {
   /* JS-thread-owned. */
   uint32_t next_id;
   uint32_t active;
+  /* Holders of this struct: the thread-safe function and the JS handle; the last to let go frees it. */
+  int refs;
 } pump;
 
 static uint64_t mono_ns(void) {
@@ -495,11 +496,23 @@ static void env_cleanup(void *arg) {
   stop_thread(p);
 }
 
-static void tsfn_finalize(napi_env env, void *data, void *hint) {
-  (void)env; (void)hint;
-  pump *p = data;
+static void unref_pump(pump *p) {
+  if (--p->refs > 0) return;
   pthread_mutex_destroy(&p->lock);
   free(p);
+}
+
+static void tsfn_finalize(napi_env env, void *data, void *hint) {
+  (void)env; (void)hint;
+  unref_pump(data);
+}
+
+/* The JS handle was collected: a closed pump is freed once its callback is finalized too. */
+static void handle_finalize(napi_env env, void *data, void *hint) {
+  (void)env; (void)hint;
+  pump *p = data;
+  stop_thread(p);
+  unref_pump(p);
 }
 
 static napi_value throw_msg(napi_env env, const char *msg) {
@@ -561,6 +574,7 @@ static napi_value create_pump(napi_env env, napi_callback_info info) {
   struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
   epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->wakefd, &ev);
   pthread_mutex_init(&p->lock, NULL);
+  p->refs = 1; /* the thread-safe function's */
   napi_value name;
   napi_create_string_utf8(env, "tftp-pump", NAPI_AUTO_LENGTH, &name);
   if (napi_create_threadsafe_function(env, argv[0], NULL, name, 0, 1, p, tsfn_finalize, p, call_js, &p->tsfn) != napi_ok) {
@@ -578,7 +592,8 @@ static napi_value create_pump(napi_env env, napi_callback_info info) {
   p->thread_started = 1;
   napi_add_env_cleanup_hook(env, env_cleanup, p);
   napi_value ext;
-  napi_create_external(env, p, NULL, NULL, &ext);
+  if (napi_create_external(env, p, handle_finalize, NULL, &ext) != napi_ok) return throw_msg(env, "could not create the pump handle");
+  p->refs++;
   return ext;
 }
 
@@ -682,9 +697,10 @@ static napi_value start_session(napi_env env, napi_callback_info info) {
   s->send_next = 1;
   s->state = S_OACK;
   if (!s->mem) {
+    /* 128 KiB, or one window if larger: a resent window is read again from the page cache at most once. */
     size_t blocks = CHUNK_BYTES / blksize;
-    if (blocks < MIN_CHUNK_BLOCKS) blocks = MIN_CHUNK_BLOCKS;
     if (blocks < windowsize) blocks = windowsize;
+    if (blocks < 1) blocks = 1;
     if (blocks > s->n_blocks) blocks = (size_t)s->n_blocks;
     s->chunk_cap = blocks * blksize;
     s->chunk = malloc(s->chunk_cap ? s->chunk_cap : 1);
