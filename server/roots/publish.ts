@@ -7,11 +7,12 @@
  *
  *   <rootsDir>/<name>/gen-<ts>.json   what a generation publishes (written by its build)
  */
+import { constants } from 'node:fs';
 import { chmod, copyFile, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Recipe } from './recipe.js';
 import { CURRENT, currentGeneration, listGenerations, rootDir, switchCurrent } from './generations.js';
-import { inTree } from './tree-path.js';
+import { fileInTree } from './tree-path.js';
 
 /** What a generation publishes, kept beside its tree. */
 export interface GenerationInfo {
@@ -69,11 +70,13 @@ export async function publishFiles(treeDir: string, tftpRoot: string, files: Gen
   const names: string[] = [];
   for (const f of files) {
     if (path.basename(f.name) !== f.name || f.name.startsWith('.')) throw new Error(`not a file name: ${f.name}`);
-    const src = await inTree(treeDir, f.from, false);
+    const src = await fileInTree(treeDir, f.from);
     const dst = path.join(tftpRoot, f.name);
     const tmp = path.join(tftpRoot, `.${f.name}.${process.pid}.tmp`);
     try {
-      await copyFile(src, tmp);
+      // A leftover of a crash goes first; then COPYFILE_EXCL: a link planted at the temporary name is never written through.
+      await rm(tmp, { force: true });
+      await copyFile(src, tmp, constants.COPYFILE_EXCL);
       await chmod(tmp, f.mode);
       await rename(tmp, dst);
     } catch (e) {

@@ -38,3 +38,19 @@ export async function inTree(treeDir: string, p: string, create: boolean): Promi
   }
   return path.join(cur, leaf);
 }
+
+/**
+ * The host path of a regular file of the tree, for reading it from the host (publishing a
+ * kernel): like inTree, and the last component too may be a symbolic link only if it resolves
+ * inside the tree. Without this a root whose /boot/vmlinuz-<ver> is a link to /etc/shadow
+ * would publish the host's /etc/shadow, world-readable, in the TFTP root.
+ */
+export async function fileInTree(treeDir: string, p: string): Promise<string> {
+  const host = await inTree(treeDir, p, false);
+  const root = await realpath(treeDir);
+  const real = await realpath(host);
+  if (real !== host && !real.startsWith(`${root}/`)) throw new Error(`refusing ${p}: it is a link that leads out of the root (${real})`);
+  const s = await lstat(real);
+  if (!s.isFile()) throw new Error(`refusing ${p}: not a regular file`);
+  return real;
+}
