@@ -65,9 +65,36 @@ export function buildReply(req: DhcpPacket, input: ReplyInput, cfg: ReplyConfig)
 function nakOptions(req: DhcpPacket, input: ReplyInput, cfg: ReplyConfig): DhcpOption[] {
   const out = [optU8(OPT.messageType, MessageType.NAK), optIps(OPT.serverId, [cfg.serverId])];
   if (input.message) out.push(optString(OPT.message, input.message));
-  const relay = getOption(req, OPT.relayAgent);
-  if (relay) out.push(opt(OPT.relayAgent, relay));
+  const relay = relayAgentEcho(req);
+  if (relay) out.push(relay);
   return out;
+}
+
+/** Relay agent sub-options whose length their RFC fixes: 4 DOCSIS device class (RFC 3256), 5 link selection (RFC 3527), 10 flags (RFC 5010), 11 server identifier override (RFC 5107). */
+const RELAY_SUBOPTION_SIZE = new Map([[4, 4], [5, 4], [10, 1], [11, 4]]);
+
+/**
+ * RFC 3046 2.2: the relay agent information a relay added is echoed, as it
+ * came. Only a relayed request (giaddr set) carries a relay's option 82, and
+ * a relay writes whole sub-options, a circuit or remote ID of at least one
+ * byte (RFC 3046 2.1), the others of their size where their RFC fixes one: an option 82 from a client on
+ * the segment, or one that breaks those rules, was not written by a
+ * conforming relay and is not sent back (echoing it would put a malformed
+ * option in our reply; the fuzzer's tshark check found both).
+ */
+export function relayAgentEcho(req: DhcpPacket): DhcpOption | undefined {
+  if (req.giaddr === ZERO) return undefined;
+  const data = getOption(req, OPT.relayAgent);
+  if (!data || data.length === 0) return undefined;
+  for (let i = 0; i < data.length; i += 2 + data[i + 1]!) {
+    if (i + 1 >= data.length) return undefined;
+    const code = data[i]!;
+    const len = data[i + 1]!;
+    if (i + 2 + len > data.length || (len === 0 && (code === 1 || code === 2))) return undefined;
+    const size = RELAY_SUBOPTION_SIZE.get(code);
+    if (size !== undefined && len !== size) return undefined;
+  }
+  return opt(OPT.relayAgent, data);
 }
 
 /** Options the client always gets whatever option 55 says (PXE ROMs often omit 66/67 from 55). */
@@ -130,8 +157,8 @@ function replyOptions(req: DhcpPacket, input: ReplyInput, cfg: ReplyConfig): Dhc
   }
   ordered.push(...avail.values());
   // RFC 3046 2.2: the relay agent option is echoed, last.
-  const relay = getOption(req, OPT.relayAgent);
-  if (relay) ordered.push(opt(OPT.relayAgent, relay));
+  const relay = relayAgentEcho(req);
+  if (relay) ordered.push(relay);
   return [...head, ...ordered];
 }
 

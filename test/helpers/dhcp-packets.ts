@@ -1,6 +1,7 @@
 /**
- * Test helpers: load the captured DHCP payloads (test/fixtures/dhcp/*.hex,
- * made by extract.sh from shared/captures) and build client requests.
+ * Test helpers: load the captured DHCP (or TFTP) payloads
+ * (test/fixtures/<proto>/*.hex, made by test/fixtures/extract.sh from
+ * shared/captures) and build client requests.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -10,17 +11,17 @@ import type { DhcpOption, DhcpPacket } from '../../server/dhcp/packet.js';
 export interface CapturedPacket { capture: string; frame: number; bytes: Buffer }
 
 /** The fixtures folder, from test/helpers or dist/test/helpers. */
-export function fixturesDir(): string {
+export function fixturesDir(proto: 'dhcp' | 'tftp' = 'dhcp'): string {
   const here = dirname(fileURLToPath(import.meta.url));
-  for (const rel of ['../fixtures/dhcp', '../../../test/fixtures/dhcp']) {
+  for (const rel of [`../fixtures/${proto}`, `../../../test/fixtures/${proto}`]) {
     const dir = join(here, rel);
     try { readdirSync(dir); return dir; } catch { /* try the next */ }
   }
-  throw new Error(`test/fixtures/dhcp not found from ${here}`);
+  throw new Error(`test/fixtures/${proto} not found from ${here}`);
 }
 
-export function loadCaptures(): CapturedPacket[] {
-  const dir = fixturesDir();
+export function loadCaptures(proto: 'dhcp' | 'tftp' = 'dhcp'): CapturedPacket[] {
+  const dir = fixturesDir(proto);
   const out: CapturedPacket[] = [];
   for (const f of readdirSync(dir).filter((n) => n.endsWith('.hex')).sort()) {
     for (const line of readFileSync(join(dir, f), 'utf8').split('\n')) {

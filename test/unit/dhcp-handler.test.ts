@@ -265,6 +265,27 @@ describe('relayed requests', () => {
     expect(r.reply.flags & 0x8000).toBe(0x8000);
   });
 
+  it('option 82 is echoed only as a relay writes it: relayed and made of whole sub-options (found by the fuzzer)', () => {
+    const opt82 = (data: number[]) => ({ code: 82, data: Buffer.from(data) });
+    const has82 = (p: DhcpPacket) => p.options.some((o) => o.code === 82);
+    // From a client on the segment (giaddr 0): not a relay's, not echoed.
+    expect(has82(discover(B, { extra: [opt82([1, 2, 0x61, 0x62])] })!.reply)).toBe(false);
+    // Relayed, but a sub-option overruns the option (tshark: "no room left in option"): not echoed, still answered.
+    const bad = h.handle(makeRequest({ mac: C, type: 1, giaddr: '10.88.0.1', extra: [opt82([1, 9, 0x61])] }), relay)!;
+    expect(typeOf(bad.reply)).toBe(2);
+    expect(has82(bad.reply)).toBe(false);
+    // Whole, but an empty remote ID (RFC 3046 2.2: at least 1 byte) or a 3-byte link selection (RFC 3527: 4): not echoed.
+    for (const data of [[2, 0], [1, 1, 0x61, 5, 3, 10, 88, 0]]) {
+      const r = h.handle(makeRequest({ mac: C, type: 1, giaddr: '10.88.0.1', extra: [opt82(data)] }), relay)!;
+      expect(has82(r.reply)).toBe(false);
+    }
+    // Two whole sub-options (circuit id, remote id): echoed verbatim, in a NAK too.
+    const good = [1, 2, 0x61, 0x62, 2, 1, 0x63];
+    const nak = h.handle(makeRequest({ mac: D, type: 3, giaddr: '10.88.0.1', requestedIp: '10.77.0.101', extra: [opt82(good)] }), relay)!;
+    expect(typeOf(nak.reply)).toBe(6);
+    expect(nak.reply.options.at(-1)).toEqual(opt82(good));
+  });
+
   it('no subnet for giaddr -> dropped and logged', () => {
     const out = h.handleDetailed(makeRequest({ mac: A, type: 1, giaddr: '172.16.0.1' }), relay);
     expect(out.result).toBeNull();
