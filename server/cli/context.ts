@@ -47,7 +47,8 @@ function apiUrl(opts: GlobalOptions, config: () => SiderealConfig): string {
   if (opts.url) return opts.url;
   if (process.env.SIDEREAL_URL) return process.env.SIDEREAL_URL;
   const c = config();
-  return `http://${c.api.listen}:${c.api.port}`;
+  // A self-signed certificate: NODE_EXTRA_CA_CERTS=cert.pem lets the CLI trust it.
+  return `${c.api.tls ? 'https' : 'http'}://${c.api.listen}:${c.api.port}`;
 }
 
 export function createContext(opts: GlobalOptions): CliContext {

@@ -20,7 +20,8 @@ import { tokenCommand } from './token.js';
 
 const HELP = `usage: sidereal [--config FILE] [--url URL] [--token TOKEN] [--offline] [--json] COMMAND
 
-  serve                              run DHCP, TFTP, HTTP boot and the admin API from the inventory
+  serve [--insecure]                 run DHCP, TFTP, HTTP boot and the admin API from the inventory
+                                     (--insecure: the API may listen off loopback without api.tls)
   status                             is the daemon up, what it serves, inventory counts
   machine add MAC [--hostname H] [--ip A.B.C.D] [--group G] [--root R]
               [--mode root|maintenance|local] [--kernel-args "..."]
@@ -54,7 +55,7 @@ const COMMANDS: Record<string, (ctx: CliContext, args: string[]) => Promise<numb
   root: rootCommand,
   group: groupCommand,
   explain: explainCommand,
-  serve: (ctx) => serveCommand(ctx),
+  serve: (ctx, args) => serveCommand(ctx, args),
   bootloaders: bootloadersCommand,
   token: tokenCommand,
   discovered: discoveredCommand,

@@ -41,8 +41,11 @@ export interface SiderealConfig {
   tftp: { enabled: boolean; root: string; port: number; maxBlksize?: number; maxWindowsize: number };
   /** fileCacheMiB: boot files held in memory for HTTP (0: every response streams from the page cache). */
   http: { listen: string; port: number; publicUrl: string; fileCacheMiB: number };
-  /** The admin API: loopback by default, apart from the boot HTTP server nodes reach. */
-  api: { enabled: boolean; listen: string; port: number };
+  /**
+   * The admin API: loopback by default, apart from the boot HTTP server nodes reach. `tls`:
+   * certificate and key (PEM files); required to listen anywhere but loopback (or `serve --insecure`).
+   */
+  api: { enabled: boolean; listen: string; port: number; tls?: { cert: string; key: string } };
   nfs: {
     server: string;
     options: string;
@@ -67,9 +70,11 @@ export interface SiderealConfig {
     defaults: { loader: Loader; bootMode: BootMode; root?: string; kernelArgs: string };
   };
   log: { level: string };
+  /** On SIGTERM or a reload, how long transfers in flight may take to finish before they are ended. */
+  stopGraceSeconds: number;
 }
 
-const TOP_KEYS = ['interface', 'serverAddress', 'dataDir', 'dhcp', 'tftp', 'http', 'api', 'nfs', 'roots', 'boot', 'log'] as const;
+const TOP_KEYS = ['interface', 'serverAddress', 'dataDir', 'dhcp', 'tftp', 'http', 'api', 'nfs', 'roots', 'boot', 'log', 'stopGraceSeconds'] as const;
 
 export const DEFAULT_BOOT_FILES: Record<ClientArch, string> = {
   bios: 'pxelinux.0',
@@ -119,7 +124,9 @@ export function validateConfig(doc: unknown): SiderealConfig {
   const publicUrl = (str(httpObj, 'publicUrl', 'http', null) ?? `http://${serverAddress}:${httpPort}`).replace(/\/+$/, '');
   if (!/^https?:\/\//.test(publicUrl)) throw new ConfigError('http.publicUrl', `must start with http:// or https://, got ${describe(publicUrl)}`);
   const apiObj = section(doc, 'api', '', false) ?? {};
-  rejectUnknownKeys(apiObj, ['enabled', 'listen', 'port'], 'api');
+  rejectUnknownKeys(apiObj, ['enabled', 'listen', 'port', 'tls'], 'api');
+  const tlsObj = section(apiObj, 'tls', 'api', false);
+  if (tlsObj) rejectUnknownKeys(tlsObj, ['cert', 'key'], 'api.tls');
   const nfsObj = section(doc, 'nfs', '', false) ?? {};
   rejectUnknownKeys(nfsObj, ['server', 'options', 'backend', 'exportsFile', 'ganesha', 'home'], 'nfs');
   const ganeshaObj = section(nfsObj, 'ganesha', 'nfs', false) ?? {};
@@ -150,6 +157,7 @@ export function validateConfig(doc: unknown): SiderealConfig {
       enabled: bool(apiObj, 'enabled', 'api', true),
       listen: apiObj.listen === undefined ? '127.0.0.1' : ipv4(apiObj, 'listen', 'api'),
       port: int(apiObj, 'port', 'api', 8081, 1, 65535),
+      ...(tlsObj ? { tls: { cert: absPath(tlsObj, 'cert', 'api.tls'), key: absPath(tlsObj, 'key', 'api.tls') } } : {}),
     },
     nfs: {
       server: nfsObj.server === undefined ? serverAddress : ipv4(nfsObj, 'server', 'nfs'),
@@ -170,6 +178,7 @@ export function validateConfig(doc: unknown): SiderealConfig {
     },
     boot: bootSection(section(doc, 'boot', '', false) ?? {}),
     log: { level: oneOf(logObj, 'level', 'log', ['trace', 'debug', 'info', 'warn', 'error', 'fatal'], 'info') },
+    stopGraceSeconds: int(doc, 'stopGraceSeconds', '', 10, 0, 600),
   };
 }
 

@@ -4,6 +4,7 @@
  * listen, the ones already up are closed and the error names the service.
  */
 import type { SiderealConfig } from '../config/config.js';
+import { ConfigError } from '../config/validate.js';
 import type { Logger } from '../log.js';
 import { Inventory } from '../inventory/index.js';
 import { networkPolicy } from './network.js';
@@ -17,7 +18,7 @@ import { createSiderealMetrics } from '../metrics/sidereal-metrics.js';
 import { registerMetricsRoute } from '../http/metrics-route.js';
 import { setDefaultRunLogger } from '../run.js';
 import { recoverLeftovers } from '../roots/chroot.js';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { BuildJobs } from '../roots/jobs.js';
 import { ExportManager } from '../nfs/manager.js';
 import { nodeTracking } from './node-tracking.js';
@@ -25,10 +26,26 @@ import { nodeTracking } from './node-tracking.js';
 export interface Daemon {
   inventory: Inventory;
   jobs: BuildJobs;
-  close(): Promise<void>;
+  /** The config the services run with now. */
+  readonly config: SiderealConfig;
+  /**
+   * Restart DHCP, TFTP, HTTP and the API with `next` (transfers in flight get
+   * next.stopGraceSeconds to finish). Throws a ConfigError, changing nothing, when `next`
+   * changes what only a restart can (dataDir, roots, nfs); if the new services cannot
+   * start, the old config serves again and the error is thrown (with `fatal: true` when
+   * the old one cannot start again either: nothing serves).
+   */
+  reload(next: SiderealConfig): Promise<void>;
+  /** Stop the services (transfers in flight get `graceMs`, default 0), store what is queued, close the inventory. */
+  close(opts?: { graceMs?: number }): Promise<void>;
 }
 
-export async function startDaemon(config: SiderealConfig, logger: Logger): Promise<Daemon> {
+export interface DaemonOptions {
+  /** `serve --insecure`: let the admin API listen on a non-loopback address without TLS. */
+  insecureApi?: boolean;
+}
+
+export async function startDaemon(config: SiderealConfig, logger: Logger, options: DaemonOptions = {}): Promise<Daemon> {
   const startedAt = Date.now();
   setDefaultRunLogger(logger.child({ svc: 'run' }));
   await recoverRoots(config.roots.dir, logger);
@@ -45,113 +62,223 @@ export async function startDaemon(config: SiderealConfig, logger: Logger): Promi
   await exports.start();
   closers.push(() => exports.close());
   const nodes = nodeTracking(inv, exports, logger.child({ svc: 'http' }));
-  const close = async () => {
+  const closeCore = async () => {
     for (const c of closers.reverse()) await c().catch((e) => logger.error({ err: e }, 'close failed'));
   };
   const macOfPeer = (ip: string) => inv.leases.byIp(ip)?.mac ?? inv.machines.byIp(ip)?.mac;
+  /** The config the services run with: `config` until a reload. */
+  let running: SiderealConfig = config;
   const metrics = createSiderealMetrics({
     activeLeases: () => inv.leases.activeCount(),
-    machinesByState: () => inv.machines.countByMode(config.boot.defaults.bootMode),
+    machinesByState: () => inv.machines.countByMode(running.boot.defaults.bootMode),
     onCollectError: (metric, err) => logger.warn({ err, metric }, 'metrics collect failed'),
   });
 
-  try {
-    if (config.dhcp.enabled) {
-      const dhcp = await startService('dhcp', () => startDhcpServer({
-        interface: config.interface,
-        address: '0.0.0.0',
-        port: config.dhcp.port,
-        serverId: config.serverAddress,
-        subnet: config.dhcp.subnet,
-        router: config.dhcp.router,
-        dns: config.dhcp.dns,
-        domain: config.dhcp.domain,
-        leaseTime: config.dhcp.leaseTime,
-        pool: config.dhcp.pool,
-        unknownClients: config.dhcp.unknownClients,
-        relays: config.dhcp.relays,
-        backend: new InventoryDhcpBackend(inv, config),
-        logger,
-        metrics: metrics.dhcp,
-      }));
-      closers.push(() => dhcp.close());
-    }
+  /**
+   * DHCP, TFTP, HTTP and the API: what a config reload restarts. Starting is all-or-nothing:
+   * if one cannot listen, the ones already up are closed and the error names the service.
+   */
+  const startServices = async (config: SiderealConfig): Promise<(graceMs: number) => Promise<void>> => {
+    // Checked before anything listens: an API that would expose tokens never starts.
+    const https = config.api.enabled ? apiTls(config, options, logger) : undefined;
+    const services: Array<(graceMs: number) => Promise<void>> = [];
+    // All at once: TFTP and HTTP drain their transfers side by side.
+    const stop = async (graceMs: number) => {
+      await Promise.all(services.map((c) => c(graceMs).catch((e: unknown) => logger.error({ err: e }, 'close failed'))));
+    };
+    try {
+      if (config.dhcp.enabled) {
+        const dhcp = await startService('dhcp', () => startDhcpServer({
+          interface: config.interface,
+          address: '0.0.0.0',
+          port: config.dhcp.port,
+          serverId: config.serverAddress,
+          subnet: config.dhcp.subnet,
+          router: config.dhcp.router,
+          dns: config.dhcp.dns,
+          domain: config.dhcp.domain,
+          leaseTime: config.dhcp.leaseTime,
+          pool: config.dhcp.pool,
+          unknownClients: config.dhcp.unknownClients,
+          relays: config.dhcp.relays,
+          backend: new InventoryDhcpBackend(inv, config),
+          logger,
+          metrics: metrics.dhcp,
+        }));
+        // Closing stores the leases of the last turn (group commit) before the socket goes.
+        services.push(() => dhcp.close());
+      }
 
-    if (config.tftp.enabled) {
-      const tftpLog = logger.child({ svc: 'tftp' });
-      const tftp = await startService('tftp', () => startTftpServer({
-        address: config.serverAddress,
-        port: config.tftp.port,
-        maxBlksize: config.tftp.maxBlksize,
-        maxWindowsize: config.tftp.maxWindowsize,
-        logger: tftpLog,
-        // The peer's lease names the machine, so every transfer's log line and boot event carry its MAC.
-        resolve: (path, peer) => {
+      if (config.tftp.enabled) {
+        const tftpLog = logger.child({ svc: 'tftp' });
+        const tftp = await startService('tftp', () => startTftpServer({
+          address: config.serverAddress,
+          port: config.tftp.port,
+          maxBlksize: config.tftp.maxBlksize,
+          maxWindowsize: config.tftp.maxWindowsize,
+          logger: tftpLog,
+          // The peer's lease names the machine, so every transfer's log line and boot event carry its MAC.
+          resolve: (path, peer) => {
+            const served = serveBootPath(inv, config, path);
+            if (served.kind !== 'missing' && !served.mac) served.mac = macOfPeer(peer.address);
+            if (served.kind !== 'missing') nodes.noteBoot(served, served.mac);
+            return served;
+          },
+          onTransfer: (ev) => {
+            metrics.tftp.transfer(ev);
+            const mac = ev.mac;
+            if (mac && ev.outcome !== 'aborted-probe') {
+              inv.events.recordSoon(mac, 'tftp', { file: ev.file, bytes: ev.bytes, ms: ev.ms, outcome: ev.outcome, blksize: ev.blksize, windowsize: ev.windowsize });
+            }
+          },
+        }));
+        metrics.tftp.watch(tftp);
+        services.push((graceMs) => tftp.close(graceMs));
+      }
+
+      const httpLog = logger.child({ svc: 'http' });
+      const ctx: BootContext = {
+        logger: httpLog,
+        serve: (path) => {
           const served = serveBootPath(inv, config, path);
-          if (served.kind !== 'missing' && !served.mac) served.mac = macOfPeer(peer.address);
           if (served.kind !== 'missing') nodes.noteBoot(served, served.mac);
           return served;
         },
-        onTransfer: (ev) => {
-          metrics.tftp.transfer(ev);
-          const mac = ev.mac;
-          if (mac && ev.outcome !== 'aborted-probe') {
-            inv.events.recordSoon(mac, 'tftp', { file: ev.file, bytes: ev.bytes, ms: ev.ms, outcome: ev.outcome, blksize: ev.blksize, windowsize: ev.windowsize });
-          }
+        ipxeScript: (mac) => {
+          const served = ipxeScriptFor(inv, config, mac);
+          nodes.noteBoot(served, mac);
+          return served;
         },
-      }));
-      metrics.tftp.watch(tftp);
-      closers.push(() => tftp.close());
-    }
-
-    const httpLog = logger.child({ svc: 'http' });
-    const ctx: BootContext = {
-      logger: httpLog,
-      serve: (path) => {
-        const served = serveBootPath(inv, config, path);
-        if (served.kind !== 'missing') nodes.noteBoot(served, served.mac);
-        return served;
-      },
-      ipxeScript: (mac) => {
-        const served = ipxeScriptFor(inv, config, mac);
-        nodes.noteBoot(served, mac);
-        return served;
-      },
-      macOfPeer,
-      recordFetch: (mac, file, bytes, status, reason) => {
-        metrics.http.fetch(file.startsWith('boot/') && file.endsWith('.ipxe') ? 'ipxe' : 'file', status, bytes);
-        // A refusal (traversal, symlink out of the root) is worth a warning; a plain miss is not.
-        httpLog[reason?.startsWith('refused') ? 'warn' : 'info']({ mac, file, bytes, status, ...(reason ? { reason } : {}) }, 'http fetch');
-        if (mac) inv.events.recordSoon(mac, 'http', { file, bytes, status });
-      },
-      checkBooted: nodes.checkReport,
-      recordBooted: nodes.recordBooted,
-      recordAlive: nodes.recordAlive,
-      fileCacheBytes: config.http.fileCacheMiB * 1024 * 1024,
-    };
-    const app = buildHttpApp(ctx);
-    await startService('http', () => app.listen({ host: config.http.listen, port: config.http.port }));
-    closers.push(() => app.close());
-
-    if (config.api.enabled) {
-      const services = {
-        dhcp: config.dhcp.enabled ? { interface: config.interface ?? null, port: config.dhcp.port } : null,
-        tftp: config.tftp.enabled ? { address: config.serverAddress, port: config.tftp.port, root: config.tftp.root } : null,
-        http: { url: config.http.publicUrl },
-        nfs: () => exports.status(),
-        api: { listen: config.api.listen, port: config.api.port },
+        macOfPeer,
+        recordFetch: (mac, file, bytes, status, reason) => {
+          metrics.http.fetch(file.startsWith('boot/') && file.endsWith('.ipxe') ? 'ipxe' : 'file', status, bytes);
+          // A refusal (traversal, symlink out of the root) is worth a warning; a plain miss is not.
+          httpLog[reason?.startsWith('refused') ? 'warn' : 'info']({ mac, file, bytes, status, ...(reason ? { reason } : {}) }, 'http fetch');
+          if (mac) inv.events.recordSoon(mac, 'http', { file, bytes, status });
+        },
+        checkBooted: nodes.checkReport,
+        recordBooted: nodes.recordBooted,
+        recordAlive: nodes.recordAlive,
+        fileCacheBytes: config.http.fileCacheMiB * 1024 * 1024,
       };
-      const api = buildApiApp(inv, config, logger.child({ svc: 'api' }), { runtime: { startedAt, services }, jobs, onWrite: (what) => void exports.changed(what) });
-      // Prometheus scrapes the admin listener (loopback by default), not the network the nodes share.
-      registerMetricsRoute(api, metrics);
-      await startService('api', () => api.listen({ host: config.api.listen, port: config.api.port }));
-      closers.push(() => api.close());
+      const app = buildHttpApp(ctx);
+      await startService('http', () => app.listen({ host: config.http.listen, port: config.http.port }));
+      services.push((graceMs) => closeHttp(app, graceMs));
+
+      if (config.api.enabled) {
+        const listening = {
+          dhcp: config.dhcp.enabled ? { interface: config.interface ?? null, port: config.dhcp.port } : null,
+          tftp: config.tftp.enabled ? { address: config.serverAddress, port: config.tftp.port, root: config.tftp.root } : null,
+          http: { url: config.http.publicUrl },
+          nfs: () => exports.status(),
+          api: { listen: config.api.listen, port: config.api.port },
+        };
+        const api = buildApiApp(inv, config, logger.child({ svc: 'api' }), { runtime: { startedAt, services: listening }, jobs, ...(https ? { https } : {}), onWrite: (what) => void exports.changed(what) });
+        // Prometheus scrapes the admin listener (loopback by default), not the network the nodes share.
+        registerMetricsRoute(api, metrics);
+        await startService('api', () => api.listen({ host: config.api.listen, port: config.api.port }));
+        services.push((graceMs) => closeHttp(api, graceMs));
+      }
+    } catch (e) {
+      await stop(0);
+      throw e;
     }
+    return stop;
+  };
+
+  let stopServices: (graceMs: number) => Promise<void>;
+  try {
+    stopServices = await startServices(config);
   } catch (e) {
-    await close();
+    await closeCore();
     throw e;
   }
-  return { inventory: inv, jobs, close };
+  let closed = false;
+  return {
+    inventory: inv,
+    jobs,
+    get config() {
+      return running;
+    },
+    async reload(next: SiderealConfig) {
+      const fixed = needsRestart(running, next);
+      if (fixed.length > 0) throw new ConfigError(fixed[0]!, `changed, and needs a restart of sidereal serve (${fixed.join(', ')}); the running config stays`);
+      await stopServices(next.stopGraceSeconds * 1000);
+      inv.setNetwork(networkPolicy(next));
+      try {
+        stopServices = await startServices(next);
+        running = next;
+      } catch (e) {
+        // The new config cannot listen (a port taken...): serve with the old one again.
+        inv.setNetwork(networkPolicy(running));
+        try {
+          stopServices = await startServices(running);
+        } catch (again) {
+          stopServices = async () => {};
+          throw Object.assign(new Error(`nothing serves: the new config failed (${(e as Error).message}), and the old one too (${(again as Error).message})`), { fatal: true });
+        }
+        throw e;
+      }
+    },
+    async close(opts: { graceMs?: number } = {}) {
+      if (closed) return;
+      closed = true;
+      await stopServices(opts.graceMs ?? 0);
+      await closeCore();
+    },
+  };
+}
+
+/**
+ * The admin API carries bearer tokens and can rebuild roots: anywhere but loopback it must be
+ * TLS (api.tls), unless the admin says `serve --insecure` (a lab, a tunnel). The certificate
+ * and key are read here, so a missing or unreadable file is an error naming the key.
+ */
+function apiTls(config: SiderealConfig, options: DaemonOptions, logger: Logger): { cert: Buffer; key: Buffer } | undefined {
+  const tls = config.api.tls;
+  if (!tls) {
+    if (isLoopback(config.api.listen)) return undefined;
+    if (!options.insecureApi) {
+      throw new ConfigError('api.listen', `${config.api.listen} is not a loopback address, and the API carries admin tokens: give api.tls (cert and key), or run \`sidereal serve --insecure\``);
+    }
+    logger.warn({ listen: config.api.listen, port: config.api.port }, 'the admin API listens without TLS on a non-loopback address (--insecure)');
+    return undefined;
+  }
+  const read = (key: 'cert' | 'key') => {
+    try {
+      return readFileSync(tls[key]);
+    } catch (e) {
+      throw new ConfigError(`api.tls.${key}`, `cannot read ${tls[key]}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  };
+  return { cert: read('cert'), key: read('key') };
+}
+
+function isLoopback(address: string): boolean {
+  return address.startsWith('127.') || address === '::1';
+}
+
+/** Config keys the running core (inventory, builds, NFS exports) was opened with: a reload cannot change them. */
+export function needsRestart(a: SiderealConfig, b: SiderealConfig): string[] {
+  const keys: Array<[string, (c: SiderealConfig) => unknown]> = [
+    ['dataDir', (c) => c.dataDir],
+    ['roots', (c) => c.roots],
+    ['nfs', (c) => c.nfs],
+  ];
+  return keys.filter(([, get]) => JSON.stringify(get(a)) !== JSON.stringify(get(b))).map(([k]) => k);
+}
+
+/**
+ * Stop taking connections; let responses in flight finish for up to `graceMs`, then cut the
+ * connections still open (a 60 MB initrd to a slow client must not hold a stop forever).
+ */
+async function closeHttp(app: { close(): Promise<unknown>; server: { closeAllConnections(): void } }, graceMs: number): Promise<void> {
+  const cut = setTimeout(() => app.server.closeAllConnections(), graceMs);
+  try {
+    await app.close();
+  } finally {
+    clearTimeout(cut);
+  }
 }
 
 async function startService<T>(name: string, start: () => Promise<T>): Promise<T> {

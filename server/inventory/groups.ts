@@ -33,8 +33,13 @@ const toGroup = (r: Row): Group => ({
 
 export class Groups {
   private readonly getStmt;
-  constructor(private readonly db: Db, private readonly bootDefaults?: BootDefaults) {
+  constructor(private readonly db: Db, private bootDefaults?: BootDefaults) {
     this.getStmt = db.prepare<[string], Row>('SELECT * FROM groups WHERE name = ?');
+  }
+
+  /** The boot defaults changed (a config reload). */
+  setBootDefaults(defaults: BootDefaults | undefined): void {
+    this.bootDefaults = defaults;
   }
 
   get(name: string): Group | undefined {

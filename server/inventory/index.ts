@@ -62,6 +62,12 @@ export class Inventory {
     this.nfs = new NfsState(db);
   }
 
+  /** A config reload changed the served subnets, pools or boot defaults: check writes against the new ones. */
+  setNetwork(network: NetworkPolicy | undefined): void {
+    this.machines.setNetwork(network);
+    this.groups.setBootDefaults(network?.bootDefaults);
+  }
+
   static open(dataDir: string, network?: NetworkPolicy): Inventory {
     if (dataDir === ':memory:') return new Inventory(openDb(':memory:'), network);
     const file = join(dataDir, 'inventory.sqlite');

@@ -60,10 +60,15 @@ export class Machines {
   private readonly byIpStmt;
   private readonly byHostStmt;
 
-  constructor(private readonly db: Db, private readonly network?: NetworkPolicy) {
+  constructor(private readonly db: Db, private network?: NetworkPolicy) {
     this.byMacStmt = db.prepare<[string], Row>('SELECT * FROM machines WHERE mac = ?');
     this.byIpStmt = db.prepare<[string], Row>('SELECT * FROM machines WHERE ipv4 = ?');
     this.byHostStmt = db.prepare<[string], Row>('SELECT * FROM machines WHERE hostname = ?');
+  }
+
+  /** The served subnets and pools changed (a config reload): addresses are checked against these from now on. */
+  setNetwork(network: NetworkPolicy | undefined): void {
+    this.network = network;
   }
 
   get(mac: string): Machine | undefined {

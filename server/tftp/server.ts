@@ -64,7 +64,11 @@ export interface TftpServer {
   readonly address: string;
   readonly port: number;
   readonly stats: TftpStats;
-  close(): Promise<void>;
+  /**
+   * Stop taking requests at once; let the transfers in flight finish for up
+   * to `graceMs` (default 0), then end the rest with ERROR 0.
+   */
+  close(graceMs?: number): Promise<void>;
 }
 
 /** Generous kernel buffers: a window of DATA must fit without EAGAIN and a burst of RRQs must not be dropped. */
@@ -287,12 +291,18 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
     address: opts.address,
     port,
     stats,
-    async close() {
+    async close(graceMs = 0) {
       if (closing) return;
       closing = true;
       for (const e of byPeer.values()) e.cancelled = true;
       await new Promise<void>((resolve) => listener.close(() => resolve()));
       await Promise.all([...setups]);
+      if (graceMs > 0 && pump.active > 0) {
+        log.info({ active: pump.active, graceMs }, 'tftp stopping: letting the transfers in flight finish');
+        const deadline = Date.now() + graceMs;
+        while (pump.active > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      }
+      if (pump.active > 0) log.warn({ active: pump.active }, 'tftp stopping: transfers still in flight are ended');
       await pump.close();
     },
   };

@@ -46,8 +46,8 @@ export interface Served {
  * `ns` null: on this host, for a daemon with DHCP and TFTP off that listens on loopback only
  * (and must share this mount namespace: `ip netns exec` gives its command a mount namespace of its own).
  */
-export async function startServe(ns: string | null, config: string): Promise<Served> {
-  const argv = [siderealBin, '--config', config, 'serve'];
+export async function startServe(ns: string | null, config: string, args: string[] = []): Promise<Served> {
+  const argv = [siderealBin, '--config', config, 'serve', ...args];
   const proc = ns
     ? nsSpawn(ns, process.execPath, argv, { buffer: false, stdin: 'ignore' })
     : execa(process.execPath, argv, { reject: false, buffer: false, stdin: 'ignore' });
@@ -79,7 +79,8 @@ export async function startServe(ns: string | null, config: string): Promise<Ser
     async stop() {
       if (!exited) {
         proc.kill('SIGTERM');
-        const deadline = Date.now() + 10_000;
+        // A graceful stop lets transfers in flight finish (stopGraceSeconds, 10 by default): wait longer than that.
+        const deadline = Date.now() + 30_000;
         while (!exited && Date.now() < deadline) await sleep(50);
         if (!exited) proc.kill('SIGKILL');
         await proc;

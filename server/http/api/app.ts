@@ -61,10 +61,15 @@ export interface ApiOptions {
   jobs?: BuildJobs;
   /** Called after every successful write (the daemon reconciles the NFS exports). */
   onWrite?: (what: string) => void;
+  /** Serve over TLS with this certificate and key (PEM). */
+  https?: { cert: Buffer; key: Buffer };
 }
 
 export function buildApiApp(inv: Inventory, config: SiderealConfig, logger: Logger, opts: ApiOptions = {}): FastifyInstance {
-  const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
+  // The https server is a tls.Server under the same request API: one type for both.
+  const app = (opts.https
+    ? Fastify({ logger: false, bodyLimit: 1024 * 1024, https: opts.https })
+    : Fastify({ logger: false, bodyLimit: 1024 * 1024 })) as unknown as FastifyInstance;
   app.setValidatorCompiler(validators());
   app.setErrorHandler((err, req, reply) => {
     const { status, body } = toErrorReply(err, logger, req);
