@@ -16,6 +16,8 @@ PACKAGES=(
   debootstrap mmdebstrap
   # NFS for the lab and tests: nfs-ganesha in user space (this kernel has no nfsd); exportfs for the kernel backend
   nfs-ganesha nfs-ganesha-vfs rpcbind nfs-kernel-server libnfs-utils
+  # the shipped systemd unit is checked with `systemd-analyze verify`
+  systemd
   # docker-compose.yml is checked with `docker-compose config` (no container engine runs here)
   docker-compose
   # native addons (better-sqlite3, the SO_BINDTODEVICE helper, the TFTP data pump)
