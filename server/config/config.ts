@@ -37,8 +37,14 @@ export interface SiderealConfig {
     pool?: PoolRange;
     unknownClients: 'pool' | 'ignore';
     relays: RelaySubnet[];
+    /** Packets per second one client MAC may send; beyond, dropped (0: no limit). */
+    maxPacketsPerMac: number;
   };
-  tftp: { enabled: boolean; root: string; port: number; maxBlksize?: number; maxWindowsize: number };
+  tftp: {
+    enabled: boolean; root: string; port: number; maxBlksize?: number; maxWindowsize: number;
+    /** Caps: transfers in all, transfers from one client address, the `timeout` option acknowledged (s). */
+    maxSessions: number; maxSessionsPerClient: number; maxTimeout: number;
+  };
   /** fileCacheMiB: boot files held in memory for HTTP (0: every response streams from the page cache). */
   http: { listen: string; port: number; publicUrl: string; fileCacheMiB: number };
   /**
@@ -116,7 +122,7 @@ export function validateConfig(doc: unknown): SiderealConfig {
   const dataDir = absPath(doc, 'dataDir', '');
   const dhcp = dhcpSection(section(doc, 'dhcp', '', true)!, serverAddress);
   const tftpObj = section(doc, 'tftp', '', true)!;
-  rejectUnknownKeys(tftpObj, ['enabled', 'root', 'port', 'maxBlksize', 'maxWindowsize'], 'tftp');
+  rejectUnknownKeys(tftpObj, ['enabled', 'root', 'port', 'maxBlksize', 'maxWindowsize', 'maxSessions', 'maxSessionsPerClient', 'maxTimeout'], 'tftp');
   const httpObj = section(doc, 'http', '', false) ?? {};
   rejectUnknownKeys(httpObj, ['listen', 'port', 'publicUrl', 'fileCacheMiB'], 'http');
   const httpListen = httpObj.listen === undefined ? serverAddress : ipv4(httpObj, 'listen', 'http');
@@ -151,6 +157,9 @@ export function validateConfig(doc: unknown): SiderealConfig {
       // (1468 on Ethernet), so a granted blksize never fragments (RFC 2348).
       maxBlksize: tftpObj.maxBlksize === undefined ? undefined : int(tftpObj, 'maxBlksize', 'tftp', 1468, 512, 65464),
       maxWindowsize: int(tftpObj, 'maxWindowsize', 'tftp', 64, 1, 65535),
+      maxSessions: int(tftpObj, 'maxSessions', 'tftp', 1024, 1, 65535),
+      maxSessionsPerClient: int(tftpObj, 'maxSessionsPerClient', 'tftp', 8, 1, 65535),
+      maxTimeout: int(tftpObj, 'maxTimeout', 'tftp', 30, 1, 255),
     },
     http: { listen: httpListen, port: httpPort, publicUrl, fileCacheMiB: int(httpObj, 'fileCacheMiB', 'http', 512, 0, 65536) },
     api: {
@@ -184,7 +193,7 @@ export function validateConfig(doc: unknown): SiderealConfig {
 
 function dhcpSection(o: Obj, serverAddress: string): SiderealConfig['dhcp'] {
   const p = 'dhcp';
-  rejectUnknownKeys(o, ['enabled', 'port', 'subnet', 'router', 'dns', 'domain', 'leaseTime', 'pool', 'unknownClients', 'relays'], p);
+  rejectUnknownKeys(o, ['enabled', 'port', 'subnet', 'router', 'dns', 'domain', 'leaseTime', 'pool', 'unknownClients', 'relays', 'maxPacketsPerMac'], p);
   const subnet = cidr(o, 'subnet', p);
   if (!subnet.contains(serverAddress)) {
     throw new ConfigError('dhcp.subnet', `${subnet.text} does not contain serverAddress ${serverAddress}`);
@@ -206,6 +215,7 @@ function dhcpSection(o: Obj, serverAddress: string): SiderealConfig['dhcp'] {
     pool: pool(o, 'pool', p, subnet, serverAddress),
     unknownClients: oneOf(o, 'unknownClients', p, ['pool', 'ignore'] as const, 'pool'),
     relays: relays(o, p),
+    maxPacketsPerMac: int(o, 'maxPacketsPerMac', p, 10, 0, 100_000),
   };
 }
 

@@ -101,6 +101,7 @@ export async function startDaemon(config: SiderealConfig, logger: Logger, option
           pool: config.dhcp.pool,
           unknownClients: config.dhcp.unknownClients,
           relays: config.dhcp.relays,
+          maxPacketsPerMac: config.dhcp.maxPacketsPerMac,
           backend: new InventoryDhcpBackend(inv, config),
           logger,
           metrics: metrics.dhcp,
@@ -116,6 +117,9 @@ export async function startDaemon(config: SiderealConfig, logger: Logger, option
           port: config.tftp.port,
           maxBlksize: config.tftp.maxBlksize,
           maxWindowsize: config.tftp.maxWindowsize,
+          maxSessions: config.tftp.maxSessions,
+          maxSessionsPerClient: config.tftp.maxSessionsPerClient,
+          maxTimeoutS: config.tftp.maxTimeout,
           logger: tftpLog,
           // The peer's lease names the machine, so every transfer's log line and boot event carry its MAC.
           resolve: (path, peer) => {

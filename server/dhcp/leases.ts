@@ -90,8 +90,25 @@ export class LeaseAllocator {
     if (lease && lease.state !== 'declined' && inRange(lease.ipv4, pool) && this.isFreeFor(lease.ipv4, mac, sub, now)) {
       return { ip: lease.ipv4, source: 'previous', hostname: lease.hostname };
     }
-    const ip = this.lowestFree(pool, mac, sub, now);
+    const ip = this.lowestFree(pool, mac, sub, now) ?? this.preemptOffer(pool, mac);
     return ip === null ? { ip: null, reason: 'pool-exhausted' } : { ip, source: 'pool', hostname: null };
+  }
+
+  /**
+   * Starvation (a flood of DISCOVERs from made-up MACs holds every pool address in an offer):
+   * a registered machine still boots, on the address offered longest ago to an unregistered
+   * MAC. An offer is not a lease (RFC 2131 4.3.1 only says the server SHOULD hold it): that
+   * MAC's REQUEST, if it ever comes, gets a NAK and it starts over. Bound leases are never
+   * taken (their holder may be using the address).
+   */
+  private preemptOffer(pool: Range, mac: string): string | null {
+    if (!this.backend.isRegistered?.(mac)) return null;
+    for (const [other, o] of this.offers) {
+      if (other === mac || !inRange(o.ip, pool) || this.backend.isRegistered?.(other)) continue;
+      this.dropOffer(other, o.ip);
+      return o.ip;
+    }
+    return null;
   }
 
   /** The lowest free address of the pool (first fit), from the pool's cursor. */

@@ -41,6 +41,8 @@ export interface DhcpServerOptions {
   nativeHelperPath?: string;
   /** Counts each message as its log line is written (e.g. `createSiderealMetrics(...).dhcp`). */
   metrics?: DhcpMetricsHook;
+  /** Packets per second one client MAC may send (burst as many); beyond, dropped. Default 10; 0: no limit. */
+  maxPacketsPerMac?: number;
 }
 
 /** What the server reports per datagram: the log line's type and outcome, or an undecodable packet. */
@@ -50,4 +52,4 @@ export interface DhcpMetricsHook {
 }
 
 /** What the pure handler needs: everything but the socket and logger. */
-export type DhcpHandlerOptions = Omit<DhcpServerOptions, 'interface' | 'address' | 'port' | 'logger' | 'nativeHelperPath' | 'metrics'>;
+export type DhcpHandlerOptions = Omit<DhcpServerOptions, 'interface' | 'address' | 'port' | 'logger' | 'nativeHelperPath' | 'metrics' | 'maxPacketsPerMac'>;

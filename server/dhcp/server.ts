@@ -12,6 +12,8 @@ import { DhcpHandler } from './handler.js';
 import { ZERO } from '../net/ipv4.js';
 import type { DhcpServerOptions } from './options-config.js';
 import { decodePacket, DhcpDecodeError, encodePacket } from './packet.js';
+import { macOf } from './options.js';
+import { RateLimiter } from './rate-limit.js';
 
 export type { DhcpServerOptions } from './options-config.js';
 
@@ -19,6 +21,8 @@ export interface DhcpStats {
   received: number;
   replied: number;
   dropped: number;
+  /** Dropped (and counted in `dropped`) because their MAC sent too many (maxPacketsPerMac). */
+  rateLimited: number;
   malformed: number;
   errors: number;
 }
@@ -71,7 +75,8 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   const log = opts.logger.child({ svc: 'dhcp' });
   const handler = new DhcpHandler(opts);
   const metrics = opts.metrics;
-  const stats: DhcpStats = { received: 0, replied: 0, dropped: 0, malformed: 0, errors: 0 };
+  const stats: DhcpStats = { received: 0, replied: 0, dropped: 0, rateLimited: 0, malformed: 0, errors: 0 };
+  const perMac = (opts.maxPacketsPerMac ?? 10) > 0 ? new RateLimiter(opts.maxPacketsPerMac ?? 10) : null;
   const socket = dgram.createSocket({ type: 'udp4', reuseAddr: true });
 
   await new Promise<void>((resolve, reject) => {
@@ -163,8 +168,18 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
         metrics?.malformed();
         return;
       }
+      const now = Date.now();
+      const rate = perMac?.take(macOf(req), now) ?? 'pass';
+      if (rate !== 'pass') {
+        stats.dropped++;
+        stats.rateLimited++;
+        metrics?.message('rate-limited', 'dropped');
+        // One line when a MAC starts being refused, not one per packet of a flood.
+        if (rate === 'first-drop') log.warn({ mac: macOf(req), peer, limit: opts.maxPacketsPerMac ?? 10, outcome: 'rate-limited' }, 'dhcp client over its packet rate: dropping until it slows down');
+        return;
+      }
       const receivedOn = req.giaddr !== ZERO ? 'relay' : 'interface';
-      const out = handler.handleDetailed(req, { receivedOn, now: Date.now(), deferLeaseWrites });
+      const out = handler.handleDetailed(req, { receivedOn, now, deferLeaseWrites });
       scheduleFlush();
       const fields = { ...out.log, peer };
       metrics?.message(out.log.type, out.log.outcome);

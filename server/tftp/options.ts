@@ -41,7 +41,17 @@ export interface NegotiationLimits {
   maxWindowsize: number;
   /** Cap on a window's estimated kernel footprint (windowsize x blockFootprint(blksize)); default DEFAULT_MAX_WINDOW_BYTES. */
   maxWindowBytes?: number;
+  /** Largest `timeout` (seconds) we acknowledge; default DEFAULT_MAX_TIMEOUT_S. */
+  maxTimeoutS?: number;
 }
+
+/**
+ * RFC 2349 lets a client ask a retransmit interval up to 255 s: with 5 retries one request
+ * would hold a session (its socket and buffer) for 25 minutes after the client vanished.
+ * Above this the option is not acknowledged (allowed: the server may leave an option out),
+ * and the server's own interval applies. Firmware asks 1 to 5 s.
+ */
+export const DEFAULT_MAX_TIMEOUT_S = 30;
 
 /**
  * What a window may cost the client's socket receive buffer, by default.
@@ -132,6 +142,7 @@ export function negotiate(
         // so out-of-range is simply not acknowledged.
         if (n === null) { ignore('not a number'); break; }
         if (n < 1 || n > 255) { ignore('outside 1..255'); break; }
+        if (n > (limits.maxTimeoutS ?? DEFAULT_MAX_TIMEOUT_S)) { ignore(`above ${limits.maxTimeoutS ?? DEFAULT_MAX_TIMEOUT_S} s`); break; }
         out.timeoutMs = n * 1000;
         out.oack.push(['timeout', String(n)]);
         break;
@@ -185,7 +196,7 @@ export function interfaceMtu(address: string): number | null {
 }
 
 export function resolveLimits(
-  address: string, cfg: { maxBlksize?: number; maxWindowsize?: number; maxWindowBytes?: number },
+  address: string, cfg: { maxBlksize?: number; maxWindowsize?: number; maxWindowBytes?: number; maxTimeoutS?: number },
 ): NegotiationLimits {
   const maxBlksize = cfg.maxBlksize ?? defaultMaxBlksize(address);
   const maxWindowsize = cfg.maxWindowsize ?? DEFAULT_MAX_WINDOWSIZE;
@@ -194,5 +205,6 @@ export function resolveLimits(
     maxWindowsize: Math.max(1, Math.min(MAX_SAFE_WINDOWSIZE, Math.floor(maxWindowsize))),
   };
   if (cfg.maxWindowBytes !== undefined) limits.maxWindowBytes = Math.max(1, Math.floor(cfg.maxWindowBytes));
+  if (cfg.maxTimeoutS !== undefined) limits.maxTimeoutS = Math.max(1, Math.min(255, Math.floor(cfg.maxTimeoutS)));
   return limits;
 }

@@ -43,6 +43,14 @@ export interface TftpServerOptions {
   timeoutMs?: number;
   /** Concurrent transfers; beyond it an RRQ is answered with ERROR 0 "server busy". Default 1024. */
   maxSessions?: number;
+  /**
+   * Concurrent transfers from one client address (started or being set up); beyond it an RRQ
+   * is answered "server busy". Default 8: a booting node reads one file at a time, so more
+   * is a broken client or a flood, and must not take the whole session table.
+   */
+  maxSessionsPerClient?: number;
+  /** Largest `timeout` option acknowledged, seconds (default 30, options.ts DEFAULT_MAX_TIMEOUT_S). */
+  maxTimeoutS?: number;
   onTransfer?(ev: TransferEvent): void;
 }
 
@@ -106,6 +114,9 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
   const retries = opts.retries ?? 5;
   const defaultTimeoutMs = opts.timeoutMs ?? 1000;
   const maxSessions = opts.maxSessions ?? 1024;
+  const maxPerClient = opts.maxSessionsPerClient ?? 8;
+  /** Requests in setup or transfer, by client address. */
+  const perClient = new Map<string, number>();
   const stats: TftpStats = {
     requests: 0, active: 0, ok: 0, failed: 0, abortedProbes: 0, notFound: 0, refused: 0,
     rejected: 0, malformed: 0, bytesSent: 0, retransmits: 0,
@@ -164,7 +175,16 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
 
   async function handleRead(peer: Peer, filename: string, options: OptionList, key: string, t0: number): Promise<void> {
     const entry = byPeer.get(key)!;
-    const done = () => { if (byPeer.get(key) === entry) byPeer.delete(key); };
+    perClient.set(peer.address, (perClient.get(peer.address) ?? 0) + 1);
+    let released = false;
+    const done = () => {
+      if (byPeer.get(key) === entry) byPeer.delete(key);
+      if (released) return;
+      released = true;
+      const n = (perClient.get(peer.address) ?? 1) - 1;
+      if (n > 0) perClient.set(peer.address, n);
+      else perClient.delete(peer.address);
+    };
     let served: ServedFile;
     try {
       served = await opts.resolve(filename, peer);
@@ -276,6 +296,11 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
     }
     if (pump.active >= maxSessions) {
       refuse(peer, p.filename, t0, 'error', `${pump.active} sessions active`, ErrorCode.NOT_DEFINED, 'server busy');
+      return;
+    }
+    const fromClient = perClient.get(peer.address) ?? 0;
+    if (fromClient >= maxPerClient) {
+      refuse(peer, p.filename, t0, 'refused', `${fromClient} sessions already open from ${peer.address} (limit ${maxPerClient})`, ErrorCode.NOT_DEFINED, 'server busy');
       return;
     }
     byPeer.set(key, { sig, session: null, cancelled: false });

@@ -259,6 +259,45 @@ describe('options and odd input', () => {
     expect(events.length).toBe(1);
   }, 30_000);
 
+  it('caps the transfers one client address may hold; a slot frees when one ends (issue 7)', async () => {
+    const { server, waitEvent } = await serve({ maxSessionsPerClient: 3 });
+    const open: Array<{ c: RawClient; tid: number }> = [];
+    for (let i = 0; i < 3; i++) {
+      const c = await client();
+      await c.send(encodeRequest('RRQ', 'small.bin', 'octet'), server.port);
+      const r = await c.next();
+      expect(r?.packet.op).toBe('DATA'); // no ACK: the session stays open (10 s timeout)
+      open.push({ c, tid: r!.rinfo.port });
+    }
+    const fourth = await client();
+    await fourth.send(encodeRequest('RRQ', 'small.bin', 'octet'), server.port);
+    expect((await fourth.next())?.packet).toMatchObject({ op: 'ERROR', message: 'server busy' });
+    const busy = await waitEvent((e) => e.outcome === 'refused');
+    expect(busy.reason).toBe('3 sessions already open from 127.0.0.1 (limit 3)');
+    // One client gives up: its slot is free again.
+    await open[0]!.c.send(encodeError(0, 'gave up'), open[0]!.tid);
+    await waitEvent((e) => e.outcome === 'client-error');
+    await fourth.send(encodeRequest('RRQ', 'small.bin', 'octet'), server.port);
+    expect((await fourth.next())?.packet.op).toBe('DATA');
+    expect(server.stats.active).toBe(3);
+    for (const o of open.slice(1)) await o.c.send(encodeError(0, 'test done'), o.tid);
+  }, 30_000);
+
+  it('does not acknowledge a timeout above the cap: one request cannot hold a session for 25 minutes', async () => {
+    const { server } = await serve({ maxTimeoutS: 30 });
+    const c = await client();
+    await c.send(encodeRequest('RRQ', 'small.bin', 'octet', [['timeout', '255'], ['tsize', '0']]), server.port);
+    const oack = await c.next();
+    if (oack?.packet.op !== 'OACK') throw new Error('expected OACK');
+    expect(optsOf(oack.packet.options)).toEqual({ tsize: String(20 * 512 + 5) });
+    await c.send(encodeError(0, 'test done'), oack.rinfo.port);
+    const c2 = await client();
+    await c2.send(encodeRequest('RRQ', 'small.bin', 'octet', [['timeout', '30']]), server.port);
+    const ok = await c2.next();
+    expect(ok?.packet.op === 'OACK' && optsOf(ok.packet.options)).toEqual({ timeout: '30' });
+    await c2.send(encodeError(0, 'test done'), ok!.rinfo.port);
+  }, 30_000);
+
   it('close() ends live sessions and frees their sockets', async () => {
     const { server, waitEvent } = await serve();
     const c = await client();
