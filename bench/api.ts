@@ -37,7 +37,8 @@ async function runOnce(concurrency: number) {
       tftp: { root: join(dir, 'tftp') }, http: { port: 8080 }, api: { listen: '10.77.0.1', port: 8081 },
     });
     const token = JSON.parse((await cli(config, '--json', 'token', 'create', '--name', 'bench', '--role', 'admin')).stdout).token as string;
-    const served = await startServe(srv, config);
+    // The API on the namespace address, without TLS (--insecure): the load comes from the bench's other namespace.
+    const served = await startServe(srv, config, ['--insecure']);
     try {
       const r = await nsExec(cl, process.execPath, [join(repoRoot, 'dist', 'bench', 'api-client.js'), JSON.stringify({
         api: 'http://10.77.0.1:8081', token, machines, concurrency, latencySamples: samples, firstIp: '10.77.1.1', broadcast: '10.77.255.255',

@@ -31,6 +31,9 @@ const opts: Parameters<typeof startTftpServer>[0] = {
   port: Number(values.port),
   logger,
   resolve: (p) => resolveStatic(root, p),
+  // Every simulated client runs in the bench's one client namespace, so they share one
+  // address: the per-client cap (8, for real nodes) would refuse the 20- and 100-client storms.
+  maxSessionsPerClient: 1000,
 };
 if (values['max-blksize']) opts.maxBlksize = Number(values['max-blksize']);
 if (values['max-windowsize']) opts.maxWindowsize = Number(values['max-windowsize']);

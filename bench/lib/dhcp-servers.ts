@@ -59,7 +59,9 @@ export function siderealConfig(net: BenchNet, dir: string, o: { pool?: { start: 
 /** `bin`: another build's bin/sidereal.js (a before/after comparison); default this tree's. */
 export async function startSidereal(net: BenchNet, setup: SiderealSetup, nodeArgs: string[] = [], bin = siderealBin): Promise<Running> {
   return startServer({
-    name: 'sidereal', ns: net.srv, cmd: process.execPath, args: [...nodeArgs, bin, '--config', setup.config, 'serve'],
+    // --insecure: the menu and API client runs in the bench's client namespace, so the API listens on the
+    // namespace address, without TLS; nothing of it leaves the bench's two namespaces.
+    name: 'sidereal', ns: net.srv, cmd: process.execPath, args: [...nodeArgs, bin, '--config', setup.config, 'serve', '--insecure'],
     logFile: join(setup.dir, 'sidereal.log'), ready: (log) => /"msg":"ready"/.test(log), readyTimeoutMs: 30_000, stopGraceMs: 10_000,
   });
 }
