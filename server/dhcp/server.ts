@@ -76,7 +76,8 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   const handler = new DhcpHandler(opts);
   const metrics = opts.metrics;
   const stats: DhcpStats = { received: 0, replied: 0, dropped: 0, rateLimited: 0, malformed: 0, errors: 0 };
-  const perMac = (opts.maxPacketsPerMac ?? 10) > 0 ? new RateLimiter(opts.maxPacketsPerMac ?? 10) : null;
+  const perMacLimit = opts.maxPacketsPerMac ?? 10;
+  const perMac = perMacLimit > 0 ? new RateLimiter(perMacLimit) : null;
   const socket = dgram.createSocket({ type: 'udp4', reuseAddr: true });
 
   await new Promise<void>((resolve, reject) => {
@@ -169,13 +170,14 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
         return;
       }
       const now = Date.now();
-      const rate = perMac?.take(macOf(req), now) ?? 'pass';
+      const mac = macOf(req);
+      const rate = perMac?.take(mac, now) ?? 'pass';
       if (rate !== 'pass') {
         stats.dropped++;
         stats.rateLimited++;
         metrics?.message('rate-limited', 'dropped');
         // One line when a MAC starts being refused, not one per packet of a flood.
-        if (rate === 'first-drop') log.warn({ mac: macOf(req), peer, limit: opts.maxPacketsPerMac ?? 10, outcome: 'rate-limited' }, 'dhcp client over its packet rate: dropping until it slows down');
+        if (rate === 'first-drop') log.warn({ mac, peer, limit: perMacLimit, outcome: 'rate-limited' }, 'dhcp client over its packet rate: dropping until it slows down');
         return;
       }
       const receivedOn = req.giaddr !== ZERO ? 'relay' : 'interface';

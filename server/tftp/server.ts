@@ -131,6 +131,8 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
   await bindSocket(listener, opts.address, opts.port);
   const port = listener.address().port;
   const pump = new DataPump();
+  // Derived, never stored: the pump's count of transfers in flight.
+  Object.defineProperty(stats, 'active', { get: () => pump.active, enumerable: true });
   log.info({ address: opts.address, port, maxBlksize: limits.maxBlksize, maxWindowsize: limits.maxWindowsize }, 'tftp listening');
 
   const decode = (msg: Buffer, peer: string): Packet | null => {
@@ -218,7 +220,6 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
       const neg = negotiate(options, limits, { fileSize: size, defaultTimeoutMs });
       if (neg.ignored.length) log.debug({ peer: key, file: filename, ignored: neg.ignored }, 'tftp options not acknowledged');
       const onEnd = (end: PumpEnd) => {
-        stats.active = pump.active;
         done();
         stats.bytesSent += end.bytes;
         stats.retransmits += end.retransmits;
@@ -246,7 +247,6 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
           rcvbuf: SESSION_RCVBUF,
         }, onEnd);
         entry.session = id;
-        stats.active = pump.active;
       } catch (err) {
         done();
         refuse(peer, filename, t0, 'error', `session socket: ${(err as Error).message}`, ErrorCode.NOT_DEFINED, 'internal error');
