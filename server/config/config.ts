@@ -39,6 +39,8 @@ export interface SiderealConfig {
     relays: RelaySubnet[];
     /** Packets per second one client MAC may send; beyond, dropped (0: no limit). */
     maxPacketsPerMac: number;
+    /** Seconds between probes for another DHCP server on `interface` (0: no check). */
+    rogueCheckInterval: number;
   };
   tftp: {
     enabled: boolean; root: string; port: number; maxBlksize?: number; maxWindowsize: number;
@@ -193,7 +195,7 @@ export function validateConfig(doc: unknown): SiderealConfig {
 
 function dhcpSection(o: Obj, serverAddress: string): SiderealConfig['dhcp'] {
   const p = 'dhcp';
-  rejectUnknownKeys(o, ['enabled', 'port', 'subnet', 'router', 'dns', 'domain', 'leaseTime', 'pool', 'unknownClients', 'relays', 'maxPacketsPerMac'], p);
+  rejectUnknownKeys(o, ['enabled', 'port', 'subnet', 'router', 'dns', 'domain', 'leaseTime', 'pool', 'unknownClients', 'relays', 'maxPacketsPerMac', 'rogueCheckInterval'], p);
   const subnet = cidr(o, 'subnet', p);
   if (!subnet.contains(serverAddress)) {
     throw new ConfigError('dhcp.subnet', `${subnet.text} does not contain serverAddress ${serverAddress}`);
@@ -216,6 +218,7 @@ function dhcpSection(o: Obj, serverAddress: string): SiderealConfig['dhcp'] {
     unknownClients: oneOf(o, 'unknownClients', p, ['pool', 'ignore'] as const, 'pool'),
     relays: relays(o, p),
     maxPacketsPerMac: int(o, 'maxPacketsPerMac', p, 10, 0, 100_000),
+    rogueCheckInterval: duration(o, 'rogueCheckInterval', p, 300, 0),
   };
 }
 
@@ -321,7 +324,7 @@ function absPath(o: Obj, key: string, path: string): string {
 }
 
 /** Seconds, or a string like `90s`, `30m`, `12h`, `7d`. */
-function duration(o: Obj, key: string, path: string, fallback: number): number {
+function duration(o: Obj, key: string, path: string, fallback: number, min = 60): number {
   const v = o[key];
   const where = join(path, key);
   if (v === undefined || v === null) return fallback;
@@ -332,6 +335,6 @@ function duration(o: Obj, key: string, path: string, fallback: number): number {
     if (m) seconds = Number(m[1]) * ({ '': 1, s: 1, m: 60, h: 3600, d: 86400 } as Record<string, number>)[m[2]!]!;
   }
   if (seconds === undefined) throw new ConfigError(where, `must be seconds or a duration like 12h, got ${describe(v)}`);
-  if (seconds < 60 || seconds > 0xfffffffe) throw new ConfigError(where, `must be between 60 s and 136 years, got ${seconds} s`);
+  if (seconds < min || seconds > 0xfffffffe) throw new ConfigError(where, `must be between ${min} s and 136 years, got ${seconds} s`);
   return seconds;
 }

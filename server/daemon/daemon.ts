@@ -11,6 +11,7 @@ import { networkPolicy } from './network.js';
 import { InventoryDhcpBackend } from './backend.js';
 import { serveBootPath, ipxeScriptFor } from '../boot/files.js';
 import { startDhcpServer } from '../dhcp/server.js';
+import { RogueServers, rogueProbeMac, startRogueCheck } from '../dhcp/rogue.js';
 import { startTftpServer } from '../tftp/server.js';
 import { buildHttpApp, type BootContext } from '../http/app.js';
 import { buildApiApp } from '../http/api/app.js';
@@ -68,7 +69,10 @@ export async function startDaemon(config: SiderealConfig, logger: Logger, option
   const macOfPeer = (ip: string) => inv.leases.byIp(ip)?.mac ?? inv.machines.byIp(ip)?.mac;
   /** The config the services run with: `config` until a reload. */
   let running: SiderealConfig = config;
+  // What the rogue DHCP check has seen outlives a reload that restarts the check.
+  const rogue = new RogueServers();
   const metrics = createSiderealMetrics({
+    rogueDhcpServers: () => rogue.active().length,
     activeLeases: () => inv.leases.activeCount(),
     machinesByState: () => inv.machines.countByMode(running.boot.defaults.bootMode),
     onCollectError: (metric, err) => logger.warn({ err, metric }, 'metrics collect failed'),
@@ -102,12 +106,15 @@ export async function startDaemon(config: SiderealConfig, logger: Logger, option
           unknownClients: config.dhcp.unknownClients,
           relays: config.dhcp.relays,
           maxPacketsPerMac: config.dhcp.maxPacketsPerMac,
+          ignoreMacs: [rogueProbeMac(config.serverAddress)],
           backend: new InventoryDhcpBackend(inv, config),
           logger,
           metrics: metrics.dhcp,
         }));
         // Closing stores the leases of the last turn (group commit) before the socket goes.
         services.push(() => dhcp.close());
+        const check = await startRogueDhcpCheck(config, rogue, metrics.rogueDhcpReply, logger);
+        if (check) services.push(() => check.close());
       }
 
       if (config.tftp.enabled) {
@@ -175,6 +182,7 @@ export async function startDaemon(config: SiderealConfig, logger: Logger, option
           tftp: config.tftp.enabled ? { address: config.serverAddress, port: config.tftp.port, root: config.tftp.root } : null,
           http: { url: config.http.publicUrl },
           nfs: () => exports.status(),
+          rogueDhcp: () => rogue.status(),
           api: { listen: config.api.listen, port: config.api.port },
         };
         const api = buildApiApp(inv, config, logger.child({ svc: 'api' }), { runtime: { startedAt, services: listening }, jobs, ...(https ? { https } : {}), onWrite: (what) => void exports.changed(what) });
@@ -282,6 +290,31 @@ async function closeHttp(app: { close(): Promise<unknown>; server: { closeAllCon
     await app.close();
   } finally {
     clearTimeout(cut);
+  }
+}
+
+/**
+ * The rogue DHCP check (server/dhcp/rogue.ts), when it can run: it needs the provisioning
+ * interface, and its port 68 may be taken (a DHCP client on this host): then it is off, said
+ * once, and DHCP serves all the same.
+ */
+async function startRogueDhcpCheck(config: SiderealConfig, record: RogueServers, onReply: () => void, logger: Logger) {
+  const intervalS = config.dhcp.rogueCheckInterval;
+  if (intervalS === 0) return undefined;
+  if (!config.interface) {
+    logger.info({ svc: 'dhcp' }, 'rogue DHCP check off: it needs `interface` (the probe must leave by the provisioning network only)');
+    return undefined;
+  }
+  // Seen in neither of the last two probes (and their answers): no longer active.
+  record.staleMs = 2 * intervalS * 1000 + 5000;
+  try {
+    return await startRogueCheck({
+      interface: config.interface, ours: [config.serverAddress], probeMac: rogueProbeMac(config.serverAddress),
+      intervalMs: intervalS * 1000, record, logger, onReply,
+    });
+  } catch (e) {
+    logger.warn({ svc: 'dhcp', error: (e as Error).message }, 'rogue DHCP check off: cannot listen on port 68');
+    return undefined;
   }
 }
 

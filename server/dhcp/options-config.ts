@@ -43,6 +43,8 @@ export interface DhcpServerOptions {
   metrics?: DhcpMetricsHook;
   /** Packets per second one client MAC may send (burst as many); beyond, dropped. Default 10; 0: no limit. */
   maxPacketsPerMac?: number;
+  /** MACs whose packets are dropped unanswered: the rogue DHCP check's probe (it asks every server but us). */
+  ignoreMacs?: string[];
 }
 
 /** What the server reports per datagram: the log line's type and outcome, or an undecodable packet. */
@@ -52,4 +54,4 @@ export interface DhcpMetricsHook {
 }
 
 /** What the pure handler needs: everything but the socket and logger. */
-export type DhcpHandlerOptions = Omit<DhcpServerOptions, 'interface' | 'address' | 'port' | 'logger' | 'nativeHelperPath' | 'metrics' | 'maxPacketsPerMac'>;
+export type DhcpHandlerOptions = Omit<DhcpServerOptions, 'interface' | 'address' | 'port' | 'logger' | 'nativeHelperPath' | 'metrics' | 'maxPacketsPerMac' | 'ignoreMacs'>;

@@ -56,7 +56,7 @@ export function findNativeHelper(start = dirname(fileURLToPath(import.meta.url))
  * tell which interface a broadcast came in on, so without this a server on
  * 0.0.0.0:67 answers every attached network.
  */
-function boundSocketFd(ifname: string, address: string, port: number, helperPath?: string): number {
+export function boundSocketFd(ifname: string, address: string, port: number, helperPath?: string): number {
   const path = helperPath ?? findNativeHelper();
   if (!path) throw new Error(`native helper ${HELPER_REL} not built: run \`npm ci\` (or \`npm run install\`)`);
   const require = createRequire(import.meta.url);
@@ -78,6 +78,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   const stats: DhcpStats = { received: 0, replied: 0, dropped: 0, rateLimited: 0, malformed: 0, errors: 0 };
   const perMacLimit = opts.maxPacketsPerMac ?? 10;
   const perMac = perMacLimit > 0 ? new RateLimiter(perMacLimit) : null;
+  const ignored = new Set(opts.ignoreMacs ?? []);
   const socket = dgram.createSocket({ type: 'udp4', reuseAddr: true });
 
   await new Promise<void>((resolve, reject) => {
@@ -171,6 +172,10 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
       }
       const now = Date.now();
       const mac = macOf(req);
+      if (ignored.has(mac)) {
+        stats.dropped++;
+        return;
+      }
       const rate = perMac?.take(mac, now) ?? 'pass';
       if (rate !== 'pass') {
         stats.dropped++;

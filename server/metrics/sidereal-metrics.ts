@@ -33,6 +33,8 @@ export interface SiderealMetricsOptions {
   machinesByState: () => Array<{ state: string; count: number }>;
   /** For `sidereal_build_info`; defaults to the version in Sidereal's package.json. */
   version?: string;
+  /** Other DHCP servers answering on the provisioning segment now (the rogue check). Read at scrape time. */
+  rogueDhcpServers?: () => number;
   /** Called when a scrape-time callback throws (its gauge then renders no sample). */
   onCollectError?: (metric: string, err: unknown) => void;
 }
@@ -42,6 +44,8 @@ export interface SiderealMetrics {
   dhcp: DhcpMetricsHook;
   tftp: TftpMetricsHook;
   http: HttpMetricsHook;
+  /** Once per reply seen from another DHCP server. */
+  rogueDhcpReply(): void;
 }
 
 const DHCP_TYPES = new Set(['DISCOVER', 'OFFER', 'REQUEST', 'DECLINE', 'ACK', 'NAK', 'RELEASE', 'INFORM', 'BOOTP']);
@@ -93,6 +97,12 @@ export function createSiderealMetrics(opts: SiderealMetricsOptions): SiderealMet
     ['type', 'outcome']);
   registry.gauge('sidereal_dhcp_leases_active', 'Bound DHCP leases not yet expired.', [], {
     collect: () => [{ labels: {}, value: opts.activeLeases() }],
+  });
+  // No per-server label: server identifiers are whatever a packet says, so unbounded.
+  const rogueReplies = registry.counter('sidereal_dhcp_rogue_replies_total',
+    'DHCP replies seen from another server on the provisioning segment (rogue DHCP check).').labels();
+  registry.gauge('sidereal_dhcp_rogue_servers', 'Other DHCP servers answering on the provisioning segment now; anything but 0 loses nodes at random.', [], {
+    collect: () => [{ labels: {}, value: opts.rogueDhcpServers?.() ?? 0 }],
   });
   // Raw (type, outcome) pairs as the handler logs them -> bound series. Bounded: the
   // handler's types are its 9 names or type-N (N < 256), its outcomes are constants.
@@ -160,5 +170,5 @@ export function createSiderealMetrics(opts: SiderealMetricsOptions): SiderealMet
     collect: () => opts.machinesByState().map((s) => ({ labels: { state: s.state }, value: s.count })),
   });
 
-  return { registry, dhcp, tftp, http };
+  return { registry, dhcp, tftp, http, rogueDhcpReply: () => rogueReplies.inc() };
 }

@@ -29,6 +29,7 @@ describe('config', () => {
     expect(c.nfs.server).toBe('10.77.0.1');
     expect(c.boot.files.efi64).toBe('efi64/syslinux.efi');
     expect(c.boot.defaults.bootMode).toBe('root');
+    expect(c.dhcp.rogueCheckInterval).toBe(300);
   });
 
   it.each([
@@ -41,6 +42,7 @@ describe('config', () => {
     ['dhcp.pool', (d: any) => { d.dhcp.pool = { start: '10.77.0.150', end: '10.77.0.100' }; }, /after end/],
     ['dhcp.pool', (d: any) => { d.dhcp.pool = { start: '10.77.0.1', end: '10.77.0.10' }; }, /contains serverAddress/],
     ['dhcp.leaseTime', (d: any) => { d.dhcp.leaseTime = 'forever'; }, /duration/],
+    ['dhcp.rogueCheckInterval', (d: any) => { d.dhcp.rogueCheckInterval = -5; }, /between 0 s/],
     ['dhcp.unknownClients', (d: any) => { d.dhcp.unknownClients = 'maybe'; }, /one of pool, ignore/],
     ['dhcp.routr', (d: any) => { d.dhcp.routr = '10.77.0.1'; }, /unknown key/],
     ['dataDir', (d: any) => { d.dataDir = 'relative/dir'; }, /absolute path/],
@@ -59,6 +61,11 @@ describe('config', () => {
     const d: any = baseConfigDoc('/tmp/x');
     d.dhcp.leaseTime = '12h';
     expect(validateConfig(d).dhcp.leaseTime).toBe(43200);
+    // The rogue DHCP check may probe more often than a minute (and 0 turns it off).
+    d.dhcp.rogueCheckInterval = '10s';
+    expect(validateConfig(d).dhcp.rogueCheckInterval).toBe(10);
+    d.dhcp.rogueCheckInterval = 0;
+    expect(validateConfig(d).dhcp.rogueCheckInterval).toBe(0);
   });
 
   it('reports YAML syntax errors with the file name', () => {
