@@ -22,7 +22,7 @@ import { BuildError, buildRoot } from './build.js';
 import { CURRENT, currentGeneration, listGenerations, removeGeneration, rootDir, type Generation } from './generations.js';
 import { killBuildProcesses, ownerAlive, ownerToken } from './owner.js';
 import { unmountAll } from './mounts.js';
-import { activateGeneration, readGenerationInfo, rollbackTarget, type GenerationInfo, type PublishedRoot } from './publish.js';
+import { activateGeneration, publishedMatch, readGenerationInfo, rollbackTarget, type GenerationInfo, type PublishedRoot } from './publish.js';
 import { loadRecipe } from './recipe.js';
 
 export type BuildEvent =
@@ -170,7 +170,8 @@ export class BuildJobs {
 
   /**
    * A crash between publishing a generation's files, its inventory row and `current` leaves them
-   * disagreeing: make every built root's row and TFTP files match its `current` again.
+   * disagreeing: make every built root's row and TFTP files (compared byte for byte: a rebuild
+   * publishes the same names) match its `current` again.
    */
   private async republishCurrent(): Promise<void> {
     const { dir } = this.config.roots;
@@ -180,8 +181,8 @@ export class BuildJobs {
       const info = gen ? await readGenerationInfo(dir, root.name, gen).catch(() => undefined) : undefined;
       if (!gen || !info) continue;
       const names = info.files.map((f) => f.name);
-      const filesThere = names.every((n) => existsSync(path.join(this.config.tftp.root, n)));
-      if (root.kernel === names[0] && root.initrd === names[1] && filesThere) continue;
+      const treeDir = path.join(rootDir(dir, root.name), gen);
+      if (root.kernel === names[0] && root.initrd === names[1] && await publishedMatch(treeDir, this.config.tftp.root, info.files)) continue;
       try {
         await activateGeneration({ rootsDir: dir, tftpRoot: this.config.tftp.root, name: root.name, generation: gen, register: (p) => this.register(p, 'sidereal:recovery') });
         this.logger.warn({ root: root.name, generation: gen }, 'republished the current generation: its files or inventory row did not match');

@@ -7,8 +7,9 @@
  *
  *   <rootsDir>/<name>/gen-<ts>.json   what a generation publishes (written by its build)
  */
-import { constants } from 'node:fs';
-import { chmod, copyFile, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { constants, createReadStream } from 'node:fs';
+import { chmod, copyFile, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Recipe } from './recipe.js';
 import { CURRENT, currentGeneration, listGenerations, rootDir, switchCurrent } from './generations.js';
@@ -86,6 +87,32 @@ export async function publishFiles(treeDir: string, tftpRoot: string, files: Gen
     names.push(f.name);
   }
   return names;
+}
+
+/**
+ * True when the TFTP root holds `files` as they are in the tree, byte for byte. Their names alone
+ * do not tell: a rebuild with the same kernel publishes the same names, so a crash between its
+ * publishing and its `current` switch leaves the new generation's files under the old one.
+ */
+export async function publishedMatch(treeDir: string, tftpRoot: string, files: GenerationInfo['files']): Promise<boolean> {
+  for (const f of files) {
+    const dst = path.join(tftpRoot, f.name);
+    let src: string;
+    try {
+      src = await fileInTree(treeDir, f.from);
+      if ((await stat(src)).size !== (await stat(dst)).size) return false;
+    } catch {
+      return false;
+    }
+    if ((await digest(src)) !== (await digest(dst))) return false;
+  }
+  return true;
+}
+
+async function digest(file: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
+  return h.digest('hex');
 }
 
 /** Publish `gen`'s files, register the root, switch `current` to it: in that order, so `current` moves last. */

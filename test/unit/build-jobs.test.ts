@@ -213,6 +213,13 @@ describe('rollback', () => {
     expect(f.inv.roots.get('lab')).toMatchObject({ kernel: 'vmlinuz-6.1.0-2-amd64@lab', initrd: 'initrd.img-6.1.0-2-amd64@lab' });
     expect(readFileSync(path.join(f.config.tftp.root, 'initrd.img-6.1.0-2-amd64@lab'), 'utf8')).toBe('initrd three');
   });
+  it('at start, republishes current\'s files when a killed rebuild left its own under the same names', async () => {
+    // A rebuild with the same kernel published its files, then was killed before `current` moved.
+    writeFileSync(path.join(f.config.tftp.root, 'initrd.img-6.1.0-1-amd64@lab'), 'initrd of a killed rebuild');
+    await jobs.recover();
+    expect(readFileSync(path.join(f.config.tftp.root, 'initrd.img-6.1.0-1-amd64@lab'), 'utf8')).toBe('initrd two');
+    expect(readFileSync(path.join(f.config.tftp.root, 'vmlinuz-6.1.0-1-amd64@lab'), 'utf8')).toBe('kernel two');
+  });
 });
 
 describe('pruning generations', () => {
