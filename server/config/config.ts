@@ -70,7 +70,8 @@ export interface SiderealConfig {
     home?: { path: string };
   };
   /** Where root trees (one folder per root, a `gen-*` per build, `current`) and the builds' package cache live. */
-  roots: { dir: string; cacheDir: string; recipes: string };
+  /** proxy: an HTTP proxy for the builds' package downloads (apt-cacher-ng, a site proxy). */
+  roots: { dir: string; cacheDir: string; recipes: string; proxy?: string };
   boot: {
     /** Boot file per client architecture (option 93); groups may override. */
     files: Record<ClientArch, string>;
@@ -142,7 +143,7 @@ export function validateConfig(doc: unknown): SiderealConfig {
   const homeObj = section(nfsObj, 'home', 'nfs', false);
   if (homeObj) rejectUnknownKeys(homeObj, ['path'], 'nfs.home');
   const rootsObj = section(doc, 'roots', '', false) ?? {};
-  rejectUnknownKeys(rootsObj, ['dir', 'cacheDir', 'recipes'], 'roots');
+  rejectUnknownKeys(rootsObj, ['dir', 'cacheDir', 'recipes', 'proxy'], 'roots');
   const logObj = section(doc, 'log', '', false) ?? {};
   rejectUnknownKeys(logObj, ['level'], 'log');
 
@@ -186,6 +187,7 @@ export function validateConfig(doc: unknown): SiderealConfig {
       cacheDir: rootsObj.cacheDir === undefined ? '/var/cache/sidereal-build' : absPath(rootsObj, 'cacheDir', 'roots'),
       // `root build NAME` reads <recipes>/NAME.yaml; by default the recipes shipped with Sidereal.
       recipes: rootsObj.recipes === undefined ? path.join(installDir(), 'roots') : absPath(rootsObj, 'recipes', 'roots'),
+      ...(rootsObj.proxy === undefined ? {} : { proxy: httpUrl(rootsObj, 'proxy', 'roots') }),
     },
     boot: bootSection(section(doc, 'boot', '', false) ?? {}),
     log: { level: oneOf(logObj, 'level', 'log', ['trace', 'debug', 'info', 'warn', 'error', 'fatal'], 'info') },
@@ -324,6 +326,15 @@ function absPath(o: Obj, key: string, path: string): string {
 }
 
 /** Seconds, or a string like `90s`, `30m`, `12h`, `7d`. */
+function httpUrl(o: Obj, key: string, path: string): string {
+  const v = o[key];
+  const where = join(path, key);
+  let u: URL | undefined;
+  try { u = typeof v === 'string' ? new URL(v) : undefined; } catch { /* below */ }
+  if (!u || u.protocol !== 'http:' || u.pathname !== '/' || u.search || u.hash) throw new ConfigError(where, `must be an http:// URL of a proxy (http://host:port), got ${describe(v)}`);
+  return v as string;
+}
+
 function duration(o: Obj, key: string, path: string, fallback: number, min = 60): number {
   const v = o[key];
   const where = join(path, key);

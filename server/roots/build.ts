@@ -38,6 +38,8 @@ export interface BuildOptions {
   rootsDir: string;
   tftpRoot: string;
   cacheDir: string;
+  /** An HTTP proxy for the package downloads (http_proxy of the bootstrap tool and of apt in the root). */
+  proxy?: string;
   logger?: Logger;
   signal?: AbortSignal;
   /** Called when a step starts (fraction: the weight done before it, 0..1) and once at the end with 1. */
@@ -193,7 +195,7 @@ async function runAction(st: RunState, step: StepId, a: Action, ctx: ChrootConte
   const { logger, signal } = opts;
   const onLine = (line: string, stream: RunStream) => opts.onLine?.(line, step, stream);
   // Every process of the build carries the tag, so a daemon restarted after a crash finds and stops them.
-  const tag = { [BUILD_TAG]: treeDir };
+  const tag: Record<string, string> = { [BUILD_TAG]: treeDir, ...(opts.proxy ? { http_proxy: opts.proxy } : {}) };
   switch (a.kind) {
     case 'exec': {
       if (!a.inChroot) {

@@ -296,6 +296,7 @@ export class BuildJobs {
       const r = await buildRoot({
         recipe, buildId: id, logger, signal: ac.signal,
         rootsDir: this.config.roots.dir, tftpRoot: this.config.tftp.root, cacheDir: this.config.roots.cacheDir,
+        ...(this.config.roots.proxy ? { proxy: this.config.roots.proxy } : {}),
         onGeneration: (gen) => this.inv.builds.setGeneration(id, gen),
         onProgress: (step, progress) => {
           if (progress >= 1) return;

@@ -5,6 +5,10 @@
  * then the inventory is checked: `PRAGMA integrity_check` is ok, every acknowledged machine
  * and lease is there (a lease with the address its ACK gave), no address is bound twice; and
  * the next round starts the daemon again on the same files.
+ * With `build`, a live root is built first, and every round starts a rebuild that the kill
+ * lands in at a random point of its course (test/crash/roots.ts checks the roots after each
+ * restart). The daemon runs in the server namespace's network but this mount namespace, so its
+ * build mounts are seen here and a restarted daemon finds them.
  * Everything runs in two namespaces this module makes (daemon; DHCP clients) and removes.
  */
 import Database from 'better-sqlite3';
@@ -14,6 +18,8 @@ import { join } from 'node:path';
 import { stopChild } from '../../lab/proc.js';
 import { createNs, destroyAll, linkNamespaces, nsExec, nsSpawn } from '../helpers/netns.js';
 import { cli, repoRoot, startServe, writeConfig } from '../helpers/serve.js';
+import { checkRoots, DaemonApi, rootsSetup, startMirrorProxy } from './roots.js';
+import { mountsUnder } from '../../server/roots/mounts.js';
 
 export interface CrashReport {
   kills: number;
@@ -27,9 +33,20 @@ export interface CrashReport {
   doubleBound: string[];
   /** Rounds the daemon did not come back from. */
   failedRestarts: string[];
+  /** With `build`: how long the first (whole) build took, and where each kill found the rebuild. */
+  build?: { firstBuildSeconds: number; killedInStep: Record<string, number>; finishedBeforeKill: number; rootProblems: string[] };
+}
+
+export interface CrashOptions {
+  /** Rebuild a root in every round. */
+  build?: boolean;
 }
 
 const WRITERS = join(repoRoot, 'dist', 'test', 'crash', 'writers.js');
+const BRIDGE = join(repoRoot, 'dist', 'test', 'crash', 'proxy-bridge.js');
+/** Where the builds' proxy listens in the server namespace; the mirrors it forwards to (this machine's apt source). */
+const PROXY_PORT = 3142;
+const MIRRORS = ['deb.debian.org'];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Resolves at the child's first line of output (or after 10 s). */
@@ -40,11 +57,13 @@ function firstLine(child: ReturnType<typeof nsSpawn>): Promise<void> {
   });
 }
 
-export async function crashCampaign(kills: number, log: (line: string) => void = () => {}): Promise<CrashReport> {
+export async function crashCampaign(kills: number, log: (line: string) => void = () => {}, opts: CrashOptions = {}): Promise<CrashReport> {
   const report: CrashReport = { kills: 0, machinesAcked: 0, leasesAcked: 0, machinesLost: [], leasesLost: [], integrity: [], doubleBound: [], failedRestarts: [] };
   const dir = mkdtempSync(join(tmpdir(), 'sidereal-crash-'));
+  const cleanups: Array<() => Promise<unknown>> = [];
   try {
     mkdirSync(join(dir, 'tftp'));
+    const roots = rootsSetup(dir, join(dir, 'tftp'));
     const srv = await createNs('crs');
     const cln = await createNs('crc');
     // The clients' side needs an address only so their broadcasts have a route; they ask for leases all the same.
@@ -55,20 +74,52 @@ export async function crashCampaign(kills: number, log: (line: string) => void =
       interface: link.aIf, serverAddress: '10.80.0.1', dataDir: join(dir, 'data'),
       dhcp: { subnet: '10.80.0.0/16', router: '10.80.0.1', leaseTime: 3600, pool: { start: '10.80.1.1', end: '10.80.255.250' }, unknownClients: 'pool', maxPacketsPerMac: 0 },
       tftp: { root: join(dir, 'tftp') }, http: { port: 18680 }, api: { port: 18681 },
+      roots: { dir: roots.rootsDir, cacheDir: '/var/cache/sidereal-build', recipes: roots.recipes, proxy: `http://127.0.0.1:${PROXY_PORT}` },
+      nfs: { backend: 'none' },
       stopGraceSeconds: 0,
     });
     const made = await cli(config, '--json', 'token', 'create', '--name', 'crash', '--role', 'admin');
     if (made.code !== 0) throw new Error(`token create: ${made.stderr}`);
     const token = (JSON.parse(made.stdout) as { token: string }).token;
     const dbFile = join(dir, 'data', 'inventory.sqlite');
+    const start = () => startServe(srv, config, [], { hostMounts: true });
+    const api = new DaemonApi(srv, 'http://127.0.0.1:18681', token);
+    const http = 'http://10.80.0.1:18680';
+    let buildSpanMs = 0;
+    if (opts.build) {
+      const sock = join(dir, 'mirror.sock');
+      const closeProxy = await startMirrorProxy(sock, MIRRORS);
+      cleanups.push(closeProxy);
+      const bridge = nsSpawn(srv, process.execPath, [BRIDGE, sock, String(PROXY_PORT)]);
+      cleanups.push(() => stopChild(bridge, 1000));
+      await firstLine(bridge);
+      // The live root every rebuild must leave intact: built whole, once.
+      const served = await start();
+      const t0 = Date.now();
+      const first = await api.startBuild();
+      const done = await api.waitBuild(first.id, 40 * 60_000);
+      await served.stop();
+      if (done.state !== 'succeeded') throw new Error(`the first build of the live root ${done.state}: ${done.error}`);
+      buildSpanMs = Date.now() - t0;
+      report.build = { firstBuildSeconds: Math.round(buildSpanMs / 1000), killedInStep: {}, finishedBeforeKill: 0, rootProblems: [] };
+      log(`live root built in ${report.build.firstBuildSeconds} s`);
+    }
 
     for (let round = 1; round <= kills; round++) {
       let served;
       try {
-        served = await startServe(srv, config);
+        served = await start();
       } catch (e) {
         report.failedRestarts.push(`round ${round}: ${(e as Error).message.slice(0, 300)}`);
         break;
+      }
+      let rebuild: number | undefined;
+      if (report.build) {
+        // The restart has recovered what the last kill left: the roots must be whole and served.
+        for (const p of await checkRoots(api, roots, srv, http)) report.build.rootProblems.push(`round ${round}: ${p}`);
+        rebuild = (await api.startBuild()).id;
+        // Somewhere in the rebuild's course, or (one time in ten) just after it ended.
+        await sleep(Math.floor(Math.random() * buildSpanMs * 1.1));
       }
       const prefix = round & 255;
       const apiWriter = nsSpawn(srv, process.execPath, [WRITERS, 'api', 'http://127.0.0.1:18681', token, String(prefix), '1000', '16']);
@@ -88,6 +139,7 @@ export async function crashCampaign(kills: number, log: (line: string) => void =
       report.machinesAcked += machines.length;
       report.leasesAcked += leases.length;
 
+      let during = '';
       const db = new Database(dbFile);
       try {
         const ok = db.pragma('integrity_check', { simple: true });
@@ -101,22 +153,40 @@ export async function crashCampaign(kills: number, log: (line: string) => void =
         }
         const dup = db.prepare("SELECT ipv4, count(*) AS n FROM leases WHERE state = 'bound' GROUP BY ipv4 HAVING n > 1").all();
         if (dup.length) report.doubleBound.push(`round ${round}: ${JSON.stringify(dup)}`);
+        if (report.build && rebuild !== undefined) during = whereTheKillLanded(db, rebuild, report.build.killedInStep, () => report.build!.finishedBeforeKill++);
       } finally {
         db.close();
       }
-      log(`round ${round}: killed after ${machines.length} registrations and ${leases.length} leases acknowledged; ` +
+      log(`round ${round}: killed${during} after ${machines.length} registrations and ${leases.length} leases acknowledged; ` +
         `lost ${report.machinesLost.length + report.leasesLost.length} so far`);
     }
-    // The last kill, too, must leave a daemon that starts.
+    // The last kill, too, must leave a daemon that starts (with its roots whole).
     try {
-      const served = await startServe(srv, config);
+      const served = await start();
+      if (report.build) for (const p of await checkRoots(api, roots, srv, http)) report.build.rootProblems.push(`after the last kill: ${p}`);
       await served.stop();
     } catch (e) {
       report.failedRestarts.push(`after the last kill: ${(e as Error).message.slice(0, 300)}`);
     }
     return report;
   } finally {
+    for (const c of cleanups) await c().catch(() => undefined);
     await destroyAll();
-    rmSync(dir, { recursive: true, force: true });
+    // Never a recursive delete through a mount a build left (its /proc, /dev, the package cache).
+    const left = await mountsUnder(dir).catch(() => ['(cannot read the mount table)']);
+    if (left.length === 0) rmSync(dir, { recursive: true, force: true });
+    else log(`left ${dir} in place: mounts under it: ${left.join(' ')}`);
   }
+}
+
+/** Where a kill found the rebuild, from its row as the kill left it (before a restart marks it failed). */
+function whereTheKillLanded(db: Database.Database, id: number, killedInStep: Record<string, number>, finished: () => void): string {
+  const b = db.prepare<[number], { state: string; step: string | null }>('SELECT state, step FROM builds WHERE id = ?').get(id);
+  if (b?.state === 'running' || b?.state === 'queued') {
+    const step = b.step ?? 'start';
+    killedInStep[step] = (killedInStep[step] ?? 0) + 1;
+    return ` during the rebuild's step ${step};`;
+  }
+  finished();
+  return ` after the rebuild ${b?.state};`;
 }

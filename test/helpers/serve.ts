@@ -45,12 +45,16 @@ export interface Served {
 /**
  * `ns` null: on this host, for a daemon with DHCP and TFTP off that listens on loopback only
  * (and must share this mount namespace: `ip netns exec` gives its command a mount namespace of its own).
+ * `hostMounts`: in `ns`'s network but this mount namespace (nsenter --net), for a daemon whose
+ * root builds' mounts the test must see, and a restarted daemon must find and undo.
  */
-export async function startServe(ns: string | null, config: string, args: string[] = []): Promise<Served> {
+export async function startServe(ns: string | null, config: string, args: string[] = [], o: { hostMounts?: boolean } = {}): Promise<Served> {
   const argv = [siderealBin, '--config', config, 'serve', ...args];
-  const proc = ns
-    ? nsSpawn(ns, process.execPath, argv, { buffer: false, stdin: 'ignore' })
-    : execa(process.execPath, argv, { reject: false, buffer: false, stdin: 'ignore' });
+  const proc = ns && o.hostMounts
+    ? execa('nsenter', [`--net=/run/netns/${ns}`, process.execPath, ...argv], { reject: false, buffer: false, stdin: 'ignore' })
+    : ns
+      ? nsSpawn(ns, process.execPath, argv, { buffer: false, stdin: 'ignore' })
+      : execa(process.execPath, argv, { reject: false, buffer: false, stdin: 'ignore' });
   const lines: Array<Record<string, unknown>> = [];
   let partial = '';
   let exited = false;
