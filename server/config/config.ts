@@ -39,6 +39,8 @@ export interface SiderealConfig {
     relays: RelaySubnet[];
     /** Packets per second one client MAC may send; beyond, dropped (0: no limit). */
     maxPacketsPerMac: number;
+    /** OFFERs held in memory at once; beyond, only registered machines get one (taking an unregistered MAC's). */
+    maxPendingOffers: number;
     /** Seconds between probes for another DHCP server on `interface` (0: no check). */
     rogueCheckInterval: number;
   };
@@ -48,7 +50,7 @@ export interface SiderealConfig {
     maxSessions: number; maxSessionsPerClient: number; maxTimeout: number;
   };
   /** fileCacheMiB: boot files held in memory for HTTP (0: every response streams from the page cache). */
-  http: { listen: string; port: number; publicUrl: string; fileCacheMiB: number };
+  http: { listen: string; port: number; publicUrl: string; fileCacheMiB: number; maxConnections: number };
   /**
    * The admin API: loopback by default, apart from the boot HTTP server nodes reach. `tls`:
    * certificate and key (PEM files); required to listen anywhere but loopback (or `serve --insecure`).
@@ -127,7 +129,7 @@ export function validateConfig(doc: unknown): SiderealConfig {
   const tftpObj = section(doc, 'tftp', '', true)!;
   rejectUnknownKeys(tftpObj, ['enabled', 'root', 'port', 'maxBlksize', 'maxWindowsize', 'maxSessions', 'maxSessionsPerClient', 'maxTimeout'], 'tftp');
   const httpObj = section(doc, 'http', '', false) ?? {};
-  rejectUnknownKeys(httpObj, ['listen', 'port', 'publicUrl', 'fileCacheMiB'], 'http');
+  rejectUnknownKeys(httpObj, ['listen', 'port', 'publicUrl', 'fileCacheMiB', 'maxConnections'], 'http');
   const httpListen = httpObj.listen === undefined ? serverAddress : ipv4(httpObj, 'listen', 'http');
   const httpPort = int(httpObj, 'port', 'http', 8080, 1, 65535);
   const publicUrl = (str(httpObj, 'publicUrl', 'http', null) ?? `http://${serverAddress}:${httpPort}`).replace(/\/+$/, '');
@@ -164,7 +166,7 @@ export function validateConfig(doc: unknown): SiderealConfig {
       maxSessionsPerClient: int(tftpObj, 'maxSessionsPerClient', 'tftp', 8, 1, 65535),
       maxTimeout: int(tftpObj, 'maxTimeout', 'tftp', 30, 1, 255),
     },
-    http: { listen: httpListen, port: httpPort, publicUrl, fileCacheMiB: int(httpObj, 'fileCacheMiB', 'http', 512, 0, 65536) },
+    http: { listen: httpListen, port: httpPort, publicUrl, fileCacheMiB: int(httpObj, 'fileCacheMiB', 'http', 512, 0, 65536), maxConnections: int(httpObj, 'maxConnections', 'http', 1024, 1, 1_000_000) },
     api: {
       enabled: bool(apiObj, 'enabled', 'api', true),
       listen: apiObj.listen === undefined ? '127.0.0.1' : ipv4(apiObj, 'listen', 'api'),
@@ -197,7 +199,7 @@ export function validateConfig(doc: unknown): SiderealConfig {
 
 function dhcpSection(o: Obj, serverAddress: string): SiderealConfig['dhcp'] {
   const p = 'dhcp';
-  rejectUnknownKeys(o, ['enabled', 'port', 'subnet', 'router', 'dns', 'domain', 'leaseTime', 'pool', 'unknownClients', 'relays', 'maxPacketsPerMac', 'rogueCheckInterval'], p);
+  rejectUnknownKeys(o, ['enabled', 'port', 'subnet', 'router', 'dns', 'domain', 'leaseTime', 'pool', 'unknownClients', 'relays', 'maxPacketsPerMac', 'maxPendingOffers', 'rogueCheckInterval'], p);
   const subnet = cidr(o, 'subnet', p);
   if (!subnet.contains(serverAddress)) {
     throw new ConfigError('dhcp.subnet', `${subnet.text} does not contain serverAddress ${serverAddress}`);
@@ -220,6 +222,7 @@ function dhcpSection(o: Obj, serverAddress: string): SiderealConfig['dhcp'] {
     unknownClients: oneOf(o, 'unknownClients', p, ['pool', 'ignore'] as const, 'pool'),
     relays: relays(o, p),
     maxPacketsPerMac: int(o, 'maxPacketsPerMac', p, 10, 0, 100_000),
+    maxPendingOffers: int(o, 'maxPendingOffers', p, 4096, 1, 1_000_000),
     rogueCheckInterval: duration(o, 'rogueCheckInterval', p, 300, 0),
   };
 }

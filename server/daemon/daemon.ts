@@ -23,6 +23,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { BuildJobs } from '../roots/jobs.js';
 import { ExportManager } from '../nfs/manager.js';
 import { nodeTracking } from './node-tracking.js';
+import { descriptorsNeeded, openFilesLimit, openFilesProblem } from './limits.js';
 
 export interface Daemon {
   inventory: Inventory;
@@ -85,6 +86,8 @@ export async function startDaemon(config: SiderealConfig, logger: Logger, option
   const startServices = async (config: SiderealConfig): Promise<(graceMs: number) => Promise<void>> => {
     // Checked before anything listens: an API that would expose tokens never starts.
     const https = config.api.enabled ? apiTls(config, options, logger) : undefined;
+    const files = openFilesProblem(config, openFilesLimit());
+    if (files) logger.warn({ limit: openFilesLimit(), need: descriptorsNeeded(config) }, files);
     const services: Array<(graceMs: number) => Promise<void>> = [];
     // All at once: TFTP and HTTP drain their transfers side by side.
     const stop = async (graceMs: number) => {
@@ -106,6 +109,7 @@ export async function startDaemon(config: SiderealConfig, logger: Logger, option
           unknownClients: config.dhcp.unknownClients,
           relays: config.dhcp.relays,
           maxPacketsPerMac: config.dhcp.maxPacketsPerMac,
+          maxPendingOffers: config.dhcp.maxPendingOffers,
           ignoreMacs: [rogueProbeMac(config.serverAddress)],
           backend: new InventoryDhcpBackend(inv, config),
           logger,
@@ -171,6 +175,7 @@ export async function startDaemon(config: SiderealConfig, logger: Logger, option
         recordBooted: nodes.recordBooted,
         recordAlive: nodes.recordAlive,
         fileCacheBytes: config.http.fileCacheMiB * 1024 * 1024,
+        maxConnections: config.http.maxConnections,
       };
       const app = buildHttpApp(ctx);
       await startService('http', () => app.listen({ host: config.http.listen, port: config.http.port }));

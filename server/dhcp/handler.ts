@@ -57,7 +57,7 @@ export class DhcpHandler {
   private readonly replyCfg: ReplyConfig;
 
   constructor(private readonly opts: DhcpHandlerOptions) {
-    this.allocator = new LeaseAllocator(opts.backend, opts.serverId, opts.offerTtlMs ?? 60_000);
+    this.allocator = new LeaseAllocator(opts.backend, opts.serverId, opts.offerTtlMs ?? 60_000, opts.maxPendingOffers ?? 4096);
     this.subnets = [
       { subnet: opts.subnet, router: opts.router, pool: opts.pool },
       ...(opts.relays ?? []).map((r) => ({ subnet: r.subnet, router: r.router, pool: r.pool })),
@@ -116,7 +116,7 @@ export class DhcpHandler {
       case MessageType.DISCOVER: {
         const alloc = this.allocator.allocate(mac, sub, requested, now, reservation);
         if (alloc.ip === null) {
-          return drop('no-offer', alloc.reason === 'pool-exhausted' ? 'warn' : 'info', alloc.reason);
+          return drop('no-offer', alloc.reason === 'pool-exhausted' || alloc.reason === 'offers-full' ? 'warn' : 'info', alloc.reason);
         }
         this.allocator.hold(mac, alloc.ip, now);
         return this.reply(req, base, 'offer', { type: MessageType.OFFER, ip: alloc.ip, sub, hostname: reservation?.hostname ?? null });

@@ -19,7 +19,7 @@ export interface ServedSubnet {
 
 export type Allocation =
   | { ip: string; source: 'reservation' | 'lease' | 'requested' | 'previous' | 'pool'; hostname: string | null }
-  | { ip: null; reason: 'pool-exhausted' | 'no-pool' | 'reservation-outside-subnet' };
+  | { ip: null; reason: 'pool-exhausted' | 'offers-full' | 'no-pool' | 'reservation-outside-subnet' };
 
 interface Offer { ip: string; expiresAt: number }
 
@@ -62,6 +62,11 @@ export class LeaseAllocator {
     private readonly backend: DhcpBackend,
     private readonly serverId: string,
     private readonly offerTtlMs = 60_000,
+    /**
+     * Offers held at once. The pool bounds them too, but a /16 pool is 65,000 offers a flood
+     * of made-up MACs can hold in memory; a registered machine still takes the oldest one.
+     */
+    private readonly maxOffers = 4096,
   ) {}
 
   /** Which address this MAC gets in this subnet now; pure apart from expiring old offers. */
@@ -82,6 +87,11 @@ export class LeaseAllocator {
     const lease = this.backend.leases.byMac(mac);
     if (lease && lease.state === 'bound' && lease.expiresAt > now && inRange(lease.ipv4, pool) && this.isFreeFor(lease.ipv4, mac, sub, now)) {
       return { ip: lease.ipv4, source: 'lease', hostname: lease.hostname };
+    }
+    // Past here the MAC gets a new offer: at the cap, only by taking an unregistered MAC's.
+    if (this.offers.size >= this.maxOffers && !this.offers.has(mac)) {
+      const ip = this.preemptOffer(pool, mac);
+      return ip === null ? { ip: null, reason: 'offers-full' } : { ip, source: 'pool', hostname: null };
     }
     if (requested && inRange(requested, pool) && this.isFreeFor(requested, mac, sub, now)) {
       return { ip: requested, source: 'requested', hostname: null };

@@ -37,6 +37,8 @@ export interface DhcpServerOptions {
   declineTime?: number;
   /** Milliseconds an OFFER holds its address in memory (default 60 000). */
   offerTtlMs?: number;
+  /** OFFERs held at once (default 4096): beyond, unregistered MACs get none until some expire or are taken. */
+  maxPendingOffers?: number;
   /** Override for the native helper's path (tests, packaging). */
   nativeHelperPath?: string;
   /** Counts each message as its log line is written (e.g. `createSiderealMetrics(...).dhcp`). */

@@ -25,7 +25,14 @@ export interface BootContext {
   recordAlive(mac: string, report: BootedReport): void;
   /** Memory for boot files served from RAM (files-route.ts); absent: the default. */
   fileCacheBytes?: number;
+  /**
+   * Connections open at once (each holds a descriptor, and a file's while it streams); beyond,
+   * new ones are closed as they come, with a warning a minute at most. Absent: no cap.
+   */
+  maxConnections?: number;
 }
+
+const DROP_WARNING_EVERY_MS = 60_000;
 
 export function buildHttpApp(ctx: BootContext): FastifyInstance {
   const app = Fastify({ logger: false });
@@ -33,5 +40,17 @@ export function buildHttpApp(ctx: BootContext): FastifyInstance {
   registerFilesRoute(app, ctx, ctx.fileCacheBytes === undefined ? undefined : fileCacheOptions(ctx.fileCacheBytes));
   registerBootedRoute(app, ctx);
   app.get('/healthz', async () => ({ ok: true }));
+  if (ctx.maxConnections) {
+    app.server.maxConnections = ctx.maxConnections;
+    let dropped = 0;
+    let warnedAt = 0;
+    app.server.on('drop', () => {
+      dropped++;
+      const now = Date.now();
+      if (now - warnedAt < DROP_WARNING_EVERY_MS) return;
+      warnedAt = now;
+      ctx.logger.warn({ maxConnections: ctx.maxConnections, droppedSoFar: dropped }, 'http connections over http.maxConnections: closing new ones');
+    });
+  }
   return app;
 }

@@ -114,4 +114,33 @@ describe('a starvation flood (10,000 made-up MACs sending DISCOVERs)', () => {
     // A new unregistered MAC still gets nothing: the pool is the flood's.
     expect(h.handle(makeRequest({ mac: '02:ff:ff:ff:ff:ff', type: 1 }), ctx)).toBeNull();
   });
+
+  it('holds at most dhcp.maxPendingOffers offers, however big the pool; registered machines still get one', () => {
+    f = makeFixture((doc: any) => {
+      doc.dhcp.subnet = '10.77.0.0/16';
+      doc.dhcp.pool = { start: '10.77.1.1', end: '10.77.255.250' };
+      doc.dhcp.maxPendingOffers = 100;
+    });
+    f.inv.machines.add('52:54:00:ee:00:03', {});
+    const c = f.config;
+    const h = new DhcpHandler({
+      serverId: c.serverAddress, subnet: c.dhcp.subnet, leaseTime: c.dhcp.leaseTime, pool: c.dhcp.pool, unknownClients: 'pool',
+      relays: [], backend: new InventoryDhcpBackend(f.inv, c), maxPendingOffers: c.dhcp.maxPendingOffers,
+    });
+    const ctx = { receivedOn: 'interface' as const, now: Date.now() };
+    let offers = 0;
+    let full = 0;
+    for (let i = 0; i < 1000; i++) {
+      const mac = `02:00:5a:${[(i >> 16) & 255, (i >> 8) & 255, i & 255].map((b) => b.toString(16).padStart(2, '0')).join(':')}`;
+      // Half of them ask for an address of their own (option 50): no way around the cap either.
+      const out = h.handleDetailed(makeRequest({ mac, type: 1, xid: i, ...(i % 2 ? { requestedIp: `10.77.9.${i % 250 + 1}` } : {}) }), ctx);
+      if (out.result) offers++;
+      else if (out.log.reason === 'offers-full') full++;
+    }
+    expect(offers).toBe(100);
+    expect(full).toBe(900);
+    // A MAC already holding an offer is offered it again; a registered machine takes an unregistered MAC's.
+    expect(h.handle(makeRequest({ mac: '02:00:5a:00:00:00', type: 1 }), ctx)).not.toBeNull();
+    expect(h.handle(makeRequest({ mac: '52:54:00:ee:00:03', type: 1 }), ctx)?.reply.yiaddr).toMatch(/^10\.77\./);
+  });
 });

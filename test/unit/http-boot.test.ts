@@ -4,14 +4,17 @@ import { buildHttpApp } from '../../server/http/app.js';
 import { serveBootPath, ipxeScriptFor } from '../../server/boot/files.js';
 import { parseRange } from '../../server/http/files-route.js';
 import { silentLogger } from '../../server/log.js';
+import { connect, type Socket } from 'node:net';
+import { captureLogger } from '../helpers/tftp-fixtures.js';
 
 let f: Fixture;
 afterEach(() => f?.cleanup());
 const MAC = '52:54:00:77:00:10';
 
-function app(fx: Fixture) {
+function app(fx: Fixture, extra: { maxConnections?: number; logger?: ReturnType<typeof silentLogger> } = {}) {
   return buildHttpApp({
-    logger: silentLogger(),
+    logger: extra.logger ?? silentLogger(),
+    ...(extra.maxConnections ? { maxConnections: extra.maxConnections } : {}),
     serve: (p) => serveBootPath(fx.inv, fx.config, p),
     ipxeScript: (m) => ipxeScriptFor(fx.inv, fx.config, m),
     macOfPeer: () => MAC,
@@ -52,5 +55,35 @@ describe('HTTP boot', () => {
     expect((await a.inject({ url: '/boot/not-a-mac.ipxe' })).statusCode).toBe(404);
     expect(f.inv.events.list(MAC).map((e) => e.detail.file)).toEqual([`boot/${MAC}.ipxe`, 'initrd.img-6.1.0@lab', 'initrd.img-6.1.0@lab']);
     await a.close();
+  });
+
+  it('holds at most http.maxConnections connections: the next is closed unanswered, with a warning; a freed slot serves again', async () => {
+    f = makeFixture();
+    const { logger, lines } = captureLogger('warn');
+    const a = app(f, { maxConnections: 2, logger });
+    await a.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = a.server.address() as { port: number };
+    const open = () => new Promise<Socket>((resolve) => { const s = connect(port, '127.0.0.1', () => resolve(s)); });
+    /** One request on a kept-alive connection: its status line, or 'closed' if the server hung up first. */
+    const ask = (s: Socket) => new Promise<string>((resolve) => {
+      s.once('data', (d) => resolve(String(d).split('\r\n')[0]!));
+      s.once('close', () => resolve('closed'));
+      s.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+    });
+    try {
+      const [one, two] = [await open(), await open()];
+      expect(await ask(one)).toBe('HTTP/1.1 200 OK');
+      expect(await ask(two)).toBe('HTTP/1.1 200 OK');
+      const three = await open();
+      expect(await ask(three)).toBe('closed');
+      expect(lines.filter((l) => l.msg === 'http connections over http.maxConnections: closing new ones')).toHaveLength(1);
+      one.destroy();
+      await new Promise((r) => setTimeout(r, 100));
+      const four = await open();
+      expect(await ask(four)).toBe('HTTP/1.1 200 OK');
+      for (const s of [two, three, four]) s.destroy();
+    } finally {
+      await a.close();
+    }
   });
 });
