@@ -11,7 +11,7 @@ import type { Inventory } from '../inventory/index.js';
 import { DhcpHandler } from '../dhcp/handler.js';
 import { MessageType, OPT } from '../dhcp/options.js';
 import type { DhcpPacket } from '../dhcp/packet.js';
-import { InventoryDhcpBackend } from '../daemon/backend.js';
+import { dhcpPolicy, InventoryDhcpBackend } from '../daemon/backend.js';
 import { planFor, type BootPlan } from './decide.js';
 import { serveBootPath, ipxeScriptFor } from './files.js';
 import { pxelinuxMacName } from '../inventory/mac.js';
@@ -60,12 +60,7 @@ function printable(code: number, data: Buffer): string {
 }
 
 export function explain(inv: Inventory, config: SiderealConfig, mac: string, arch: ExplainArch): Explanation {
-  const handler = new DhcpHandler({
-    serverId: config.serverAddress, subnet: config.dhcp.subnet, router: config.dhcp.router, dns: config.dhcp.dns,
-    domain: config.dhcp.domain, leaseTime: config.dhcp.leaseTime, pool: config.dhcp.pool,
-    unknownClients: config.dhcp.unknownClients, relays: config.dhcp.relays,
-    backend: new InventoryDhcpBackend(inv, config, { recordEvents: false }),
-  });
+  const handler = new DhcpHandler({ ...dhcpPolicy(config), backend: new InventoryDhcpBackend(inv, config, { recordEvents: false }) });
   const out = handler.handleDetailed(discoverFor(mac, arch), { receivedOn: 'interface', now: Date.now() });
   const plan = planFor(inv, config, mac);
   const result: Explanation = {

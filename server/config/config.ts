@@ -36,6 +36,8 @@ export interface SiderealConfig {
     leaseTime: number;
     pool?: PoolRange;
     unknownClients: 'pool' | 'ignore';
+    /** Addresses only registered machines without a static one get, before `pool`. */
+    registeredPool?: PoolRange;
     relays: RelaySubnet[];
     /** Packets per second one client MAC may send; beyond, dropped (0: no limit). */
     maxPacketsPerMac: number;
@@ -199,7 +201,7 @@ export function validateConfig(doc: unknown): SiderealConfig {
 
 function dhcpSection(o: Obj, serverAddress: string): SiderealConfig['dhcp'] {
   const p = 'dhcp';
-  rejectUnknownKeys(o, ['enabled', 'port', 'subnet', 'router', 'dns', 'domain', 'leaseTime', 'pool', 'unknownClients', 'relays', 'maxPacketsPerMac', 'maxPendingOffers', 'rogueCheckInterval'], p);
+  rejectUnknownKeys(o, ['enabled', 'port', 'subnet', 'router', 'dns', 'domain', 'leaseTime', 'pool', 'unknownClients', 'relays', 'maxPacketsPerMac', 'maxPendingOffers', 'rogueCheckInterval', 'registeredPool'], p);
   const subnet = cidr(o, 'subnet', p);
   if (!subnet.contains(serverAddress)) {
     throw new ConfigError('dhcp.subnet', `${subnet.text} does not contain serverAddress ${serverAddress}`);
@@ -210,6 +212,11 @@ function dhcpSection(o: Obj, serverAddress: string): SiderealConfig['dhcp'] {
   if (domain !== undefined && !/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i.test(domain)) {
     throw new ConfigError('dhcp.domain', `${describe(domain)} is not a valid domain name`);
   }
+  const thePool = pool(o, 'pool', p, subnet, serverAddress);
+  const registeredPool = pool(o, 'registeredPool', p, subnet, serverAddress);
+  if (thePool && registeredPool && toInt(registeredPool.start) <= toInt(thePool.end) && toInt(thePool.start) <= toInt(registeredPool.end)) {
+    throw new ConfigError('dhcp.registeredPool', `${registeredPool.start}-${registeredPool.end} overlaps dhcp.pool ${thePool.start}-${thePool.end}`);
+  }
   return {
     enabled: bool(o, 'enabled', p, true),
     port: int(o, 'port', p, 67, 1, 65535),
@@ -218,7 +225,8 @@ function dhcpSection(o: Obj, serverAddress: string): SiderealConfig['dhcp'] {
     dns: ipList(o, 'dns', p),
     domain,
     leaseTime: duration(o, 'leaseTime', p, 3600),
-    pool: pool(o, 'pool', p, subnet, serverAddress),
+    pool: thePool,
+    registeredPool,
     unknownClients: oneOf(o, 'unknownClients', p, ['pool', 'ignore'] as const, 'pool'),
     relays: relays(o, p),
     maxPacketsPerMac: int(o, 'maxPacketsPerMac', p, 10, 0, 100_000),

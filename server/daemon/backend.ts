@@ -12,6 +12,7 @@
 import type { SiderealConfig } from '../config/config.js';
 import type { Inventory, Machine, Sighting } from '../inventory/index.js';
 import type { DhcpBackend } from '../dhcp/backend.js';
+import type { DhcpHandlerOptions } from '../dhcp/options-config.js';
 import type { ClientFacts, DhcpBootAnswer, Reservation } from '../boot/types.js';
 import { bootAnswerFor } from '../boot/decide.js';
 
@@ -22,6 +23,18 @@ const MAX_QUEUED = 10_000;
 /** Records of turns without a lease wait this long, or until this many are queued. */
 const RECORDS_DELAY_MS = 20;
 const RECORDS_BATCH = 256;
+
+/**
+ * The DHCP handler's policy from the config: one place, so `explain` answers with exactly
+ * what the running server would.
+ */
+export function dhcpPolicy(config: SiderealConfig): Omit<DhcpHandlerOptions, 'backend'> {
+  const d = config.dhcp;
+  return {
+    serverId: config.serverAddress, subnet: d.subnet, router: d.router, dns: d.dns, domain: d.domain, leaseTime: d.leaseTime,
+    pool: d.pool, registeredPool: d.registeredPool, unknownClients: d.unknownClients, relays: d.relays, maxPendingOffers: d.maxPendingOffers,
+  };
+}
 
 export class InventoryDhcpBackend implements DhcpBackend {
   private readonly discoveryWrites = new Map<string, { at: number; pending: number }>();

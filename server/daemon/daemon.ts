@@ -8,7 +8,7 @@ import { ConfigError } from '../config/validate.js';
 import type { Logger } from '../log.js';
 import { Inventory } from '../inventory/index.js';
 import { networkPolicy } from './network.js';
-import { InventoryDhcpBackend } from './backend.js';
+import { dhcpPolicy, InventoryDhcpBackend } from './backend.js';
 import { serveBootPath, ipxeScriptFor } from '../boot/files.js';
 import { startDhcpServer } from '../dhcp/server.js';
 import { RogueServers, rogueProbeMac, startRogueCheck } from '../dhcp/rogue.js';
@@ -96,20 +96,11 @@ export async function startDaemon(config: SiderealConfig, logger: Logger, option
     try {
       if (config.dhcp.enabled) {
         const dhcp = await startService('dhcp', () => startDhcpServer({
+          ...dhcpPolicy(config),
           interface: config.interface,
           address: '0.0.0.0',
           port: config.dhcp.port,
-          serverId: config.serverAddress,
-          subnet: config.dhcp.subnet,
-          router: config.dhcp.router,
-          dns: config.dhcp.dns,
-          domain: config.dhcp.domain,
-          leaseTime: config.dhcp.leaseTime,
-          pool: config.dhcp.pool,
-          unknownClients: config.dhcp.unknownClients,
-          relays: config.dhcp.relays,
           maxPacketsPerMac: config.dhcp.maxPacketsPerMac,
-          maxPendingOffers: config.dhcp.maxPendingOffers,
           ignoreMacs: [rogueProbeMac(config.serverAddress)],
           backend: new InventoryDhcpBackend(inv, config),
           logger,

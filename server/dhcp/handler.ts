@@ -59,7 +59,7 @@ export class DhcpHandler {
   constructor(private readonly opts: DhcpHandlerOptions) {
     this.allocator = new LeaseAllocator(opts.backend, opts.serverId, opts.offerTtlMs ?? 60_000, opts.maxPendingOffers ?? 4096);
     this.subnets = [
-      { subnet: opts.subnet, router: opts.router, pool: opts.pool },
+      { subnet: opts.subnet, router: opts.router, pool: opts.pool, registeredPool: opts.registeredPool },
       ...(opts.relays ?? []).map((r) => ({ subnet: r.subnet, router: r.router, pool: r.pool })),
     ];
     this.replyCfg = {

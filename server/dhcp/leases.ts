@@ -15,6 +15,8 @@ export interface ServedSubnet {
   subnet: Subnet;
   router?: string;
   pool?: Range;
+  /** Addresses for registered machines without a static one, never offered to another MAC (dhcpd's known-clients pool). */
+  registeredPool?: Range;
 }
 
 export type Allocation =
@@ -77,30 +79,38 @@ export class LeaseAllocator {
       if (!inSubnet(res.ipv4, sub.subnet)) return { ip: null, reason: 'reservation-outside-subnet' };
       return { ip: res.ipv4, source: 'reservation', hostname: res.hostname };
     }
-    if (!sub.pool) return { ip: null, reason: 'no-pool' };
-    const pool = sub.pool;
+    // A registered machine draws from the registered pool first: a flood of made-up MACs never reaches it.
+    const registeredPool = sub.registeredPool && this.backend.isRegistered?.(mac) ? sub.registeredPool : undefined;
+    const pools = [registeredPool, sub.pool].filter((p): p is Range => !!p);
+    if (pools.length === 0) return { ip: null, reason: 'no-pool' };
+    const inPools = (ip: string) => pools.some((p) => inRange(ip, p));
+    const preempt = () => (sub.pool ? this.preemptOffer(sub.pool, mac) : null);
 
     const offered = this.offers.get(mac);
-    if (offered && inRange(offered.ip, pool) && this.isFreeFor(offered.ip, mac, sub, now)) {
+    if (offered && inPools(offered.ip) && this.isFreeFor(offered.ip, mac, sub, now)) {
       return { ip: offered.ip, source: 'lease', hostname: null };
     }
     const lease = this.backend.leases.byMac(mac);
-    if (lease && lease.state === 'bound' && lease.expiresAt > now && inRange(lease.ipv4, pool) && this.isFreeFor(lease.ipv4, mac, sub, now)) {
+    if (lease && lease.state === 'bound' && lease.expiresAt > now && inPools(lease.ipv4) && this.isFreeFor(lease.ipv4, mac, sub, now)) {
       return { ip: lease.ipv4, source: 'lease', hostname: lease.hostname };
     }
     // Past here the MAC gets a new offer: at the cap, only by taking an unregistered MAC's.
     if (this.offers.size >= this.maxOffers && !this.offers.has(mac)) {
-      const ip = this.preemptOffer(pool, mac);
+      const ip = preempt();
       return ip === null ? { ip: null, reason: 'offers-full' } : { ip, source: 'pool', hostname: null };
     }
-    if (requested && inRange(requested, pool) && this.isFreeFor(requested, mac, sub, now)) {
+    if (requested && inPools(requested) && this.isFreeFor(requested, mac, sub, now)) {
       return { ip: requested, source: 'requested', hostname: null };
     }
     // Stable addresses across reboots: an expired or released lease's address if still free.
-    if (lease && lease.state !== 'declined' && inRange(lease.ipv4, pool) && this.isFreeFor(lease.ipv4, mac, sub, now)) {
+    if (lease && lease.state !== 'declined' && inPools(lease.ipv4) && this.isFreeFor(lease.ipv4, mac, sub, now)) {
       return { ip: lease.ipv4, source: 'previous', hostname: lease.hostname };
     }
-    const ip = this.lowestFree(pool, mac, sub, now) ?? this.preemptOffer(pool, mac);
+    for (const p of pools) {
+      const ip = this.lowestFree(p, mac, sub, now);
+      if (ip !== null) return { ip, source: 'pool', hostname: null };
+    }
+    const ip = preempt();
     return ip === null ? { ip: null, reason: 'pool-exhausted' } : { ip, source: 'pool', hostname: null };
   }
 

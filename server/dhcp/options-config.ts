@@ -30,6 +30,8 @@ export interface DhcpServerOptions {
   leaseTime: number;
   pool?: Range;
   unknownClients: 'pool' | 'ignore';
+  /** Pool addresses only registered machines get (drawn before `pool`): a starvation flood cannot take them. */
+  registeredPool?: Range;
   relays?: RelaySubnetConfig[];
   backend: DhcpBackend;
   logger: Logger;

@@ -44,6 +44,7 @@ describe('config', () => {
     ['dhcp.leaseTime', (d: any) => { d.dhcp.leaseTime = 'forever'; }, /duration/],
     ['dhcp.rogueCheckInterval', (d: any) => { d.dhcp.rogueCheckInterval = -5; }, /between 0 s/],
     ['roots.proxy', (d: any) => { d.roots = { proxy: 'squid:3128' }; }, /http:\/\/ URL of a proxy/],
+    ['dhcp.registeredPool', (d: any) => { d.dhcp.registeredPool = { start: '10.77.0.140', end: '10.77.0.160' }; }, /overlaps dhcp.pool/],
     ['dhcp.unknownClients', (d: any) => { d.dhcp.unknownClients = 'maybe'; }, /one of pool, ignore/],
     ['dhcp.routr', (d: any) => { d.dhcp.routr = '10.77.0.1'; }, /unknown key/],
     ['dataDir', (d: any) => { d.dataDir = 'relative/dir'; }, /absolute path/],

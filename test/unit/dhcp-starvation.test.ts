@@ -4,7 +4,7 @@
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
-import { InventoryDhcpBackend } from '../../server/daemon/backend.js';
+import { dhcpPolicy, InventoryDhcpBackend } from '../../server/daemon/backend.js';
 import { DhcpHandler } from '../../server/dhcp/handler.js';
 import { MemoryBackend } from '../../server/dhcp/memory-backend.js';
 import { messageType } from '../../server/dhcp/options.js';
@@ -142,5 +142,38 @@ describe('a starvation flood (10,000 made-up MACs sending DISCOVERs)', () => {
     // A MAC already holding an offer is offered it again; a registered machine takes an unregistered MAC's.
     expect(h.handle(makeRequest({ mac: '02:00:5a:00:00:00', type: 1 }), ctx)).not.toBeNull();
     expect(h.handle(makeRequest({ mac: '52:54:00:ee:00:03', type: 1 }), ctx)?.reply.yiaddr).toMatch(/^10\.77\./);
+  });
+
+  it('a flood of whole exchanges binds the pool, but not dhcp.registeredPool: registered machines still boot', () => {
+    f = makeFixture((doc: any) => { doc.dhcp.registeredPool = { start: '10.77.0.200', end: '10.77.0.210' }; });
+    const registered = ['52:54:00:ee:01:01', '52:54:00:ee:01:02', '52:54:00:ee:01:03'];
+    for (const m of registered) f.inv.machines.add(m, {});
+    const c = f.config;
+    const h = new DhcpHandler({ ...dhcpPolicy(c), backend: new InventoryDhcpBackend(f.inv, c) });
+    const ctx = { receivedOn: 'interface' as const, now: Date.now() };
+    const server = c.serverAddress;
+    const bound = new Set<string>();
+    for (let i = 0; i < 10_000; i++) {
+      const mac = `02:${[(i >> 24) & 255, (i >> 16) & 255, (i >> 8) & 255, i & 255, 0x5b].map((b) => b.toString(16).padStart(2, '0')).join(':')}`;
+      // Every tenth asks for a registered-pool address by name (option 50): it does not get it either.
+      const offer = h.handle(makeRequest({ mac, type: 1, xid: i, ...(i % 10 === 0 ? { requestedIp: '10.77.0.205' } : {}) }), ctx);
+      if (!offer) continue;
+      const ack = h.handle(makeRequest({ mac, type: 3, xid: i, serverId: server, requestedIp: offer.reply.yiaddr }), ctx);
+      if (ack && messageType(ack.reply) === 5) bound.add(ack.reply.yiaddr);
+    }
+    expect(bound.size).toBe(51); // the whole pool, bound
+    for (const ip of bound) expect(ip).toMatch(/^10\.77\.0\.(1[0-4]\d|150)$/);
+    // A made-up MAC asking straight for a registered-pool address is not given it: silence for an
+    // INIT-REBOOT we have no record of (RFC 2131 4.3.2), a NAK for a SELECTING naming us.
+    expect(h.handle(makeRequest({ mac: '02:aa:bb:cc:dd:ee', type: 3, requestedIp: '10.77.0.201' }), ctx)).toBeNull();
+    const grab = h.handle(makeRequest({ mac: '02:aa:bb:cc:dd:ee', type: 3, serverId: server, requestedIp: '10.77.0.201' }), ctx);
+    expect(grab && messageType(grab.reply)).toBe(6);
+    // Each registered machine completes its exchange, on an address of the registered pool.
+    for (const m of registered) {
+      const offer = h.handle(makeRequest({ mac: m, type: 1 }), ctx);
+      expect(offer?.reply.yiaddr).toMatch(/^10\.77\.0\.2(0\d|10)$/);
+      const ack = h.handle(makeRequest({ mac: m, type: 3, serverId: server, requestedIp: offer!.reply.yiaddr }), ctx);
+      expect(ack && messageType(ack.reply)).toBe(5);
+    }
   });
 });
