@@ -706,7 +706,9 @@ static napi_value start_session(napi_env env, napi_callback_info info) {
     s->chunk = malloc(s->chunk_cap ? s->chunk_cap : 1);
     if (!s->chunk) { free_session(s); return throw_msg(env, "out of memory"); }
   }
-  s->id = ++p->next_id;
+  /* Read nothing of `s` once it is queued: the pump thread may run the whole transfer and free
+   * it before this returns (an empty file to a fast client, this thread preempted). */
+  uint32_t id = s->id = ++p->next_id;
   if (p->active++ == 0) napi_ref_threadsafe_function(env, p->tsfn);
 
   pthread_mutex_lock(&p->lock);
@@ -719,7 +721,7 @@ static napi_value start_session(napi_env env, napi_callback_info info) {
 
   napi_value result, idv, portv;
   napi_create_object(env, &result);
-  napi_create_uint32(env, s->id, &idv);
+  napi_create_uint32(env, id, &idv);
   napi_create_uint32(env, ntohs(bound.sin_port), &portv);
   napi_set_named_property(env, result, "id", idv);
   napi_set_named_property(env, result, "port", portv);

@@ -2,9 +2,12 @@
  * The native pump (native/tftp-pump) seen from the client side of a real
  * loopback transfer: its retransmit clock (a resend comes after the
  * interval, never before; an ACK that makes progress restarts it; after
- * `retries` resends without progress the transfer ends with ERROR 0), and a
- * file cut short under a transfer.
+ * `retries` resends without progress the transfer ends with ERROR 0), a
+ * file cut short under a transfer, and transfers that end before the call
+ * that started them returns.
  */
+import { execa } from 'execa';
+import { spawn } from 'node:child_process';
 import { truncate } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,6 +25,7 @@ beforeAll(async () => {
   root = await makeTempRoot();
   await writeRandomFile(path.join(root.dir, 'four-blocks.bin'), SIZE);
   await writeRandomFile(path.join(root.dir, 'shrinks.bin'), 4 << 20);
+  await writeRandomFile(path.join(root.dir, 'empty.bin'), 0);
 });
 
 afterAll(async () => {
@@ -104,4 +108,35 @@ describe('a file that changes under a transfer', () => {
     expect(end?.reason).toMatch(/short read at block \d+/);
     expect(end?.bytes).toBeLessThanOrEqual(1 << 20);
   });
+});
+
+describe('a transfer that ends before startSession returns', () => {
+  it('still reports its end to the server: 60 empty files to curl with both cores busy, then a prompt close', async () => {
+    // The bug: startSession read the session's id after handing it to the pump thread, which
+    // may already have run the whole transfer and freed it (an empty file is one OACK and one
+    // DATA; the JS thread only has to be preempted). The end report then matched no transfer:
+    // it was never logged, the per-client count never fell, and close() waited for ever.
+    const events: TransferEvent[] = [];
+    const server = await startTftpServer({
+      address: '127.0.0.1', port: 0, logger: captureLogger('debug').logger,
+      resolve: (p) => resolveStatic(root.dir, p), onTransfer: (ev) => events.push(ev),
+    });
+    servers.push(server);
+    // Two CPU hogs for the preemption that opens the window; stopped by PID below, and by themselves after 60 s.
+    const hogs = [0, 1].map(() => spawn('timeout', ['60', 'sh', '-c', 'while :; do :; done'], { stdio: 'ignore' }));
+    try {
+      for (let i = 0; i < 60; i++) {
+        const r = await execa('curl', ['-sS', '-o', '/dev/null', '--tftp-blksize', '1468', `tftp://127.0.0.1:${server.port}/empty.bin`], { reject: false });
+        expect(r.exitCode, r.stderr).toBe(0);
+      }
+    } finally {
+      for (const h of hogs) h.kill('SIGKILL');
+    }
+    for (let i = 0; i < 100 && events.length < 60; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(events.map((e) => e.outcome)).toEqual(Array(60).fill('ok'));
+    expect(server.stats.active).toBe(0);
+    const t0 = Date.now();
+    await server.close();
+    expect(Date.now() - t0).toBeLessThan(2000);
+  }, 120_000);
 });
