@@ -73,8 +73,10 @@ export interface SiderealConfig {
     /** An extra share for the nodes (SIDUS's /home), read-write to the served subnets. */
     home?: { path: string };
   };
-  /** Where root trees (one folder per root, a `gen-*` per build, `current`) and the builds' package cache live. */
-  /** proxy: an HTTP proxy for the builds' package downloads (apt-cacher-ng, a site proxy). */
+  /**
+   * Where root trees (one folder per root, a `gen-*` per build, `current`) and the builds' package
+   * cache live; `proxy`: an HTTP proxy for the builds' package downloads (apt-cacher-ng, a site proxy).
+   */
   roots: { dir: string; cacheDir: string; recipes: string; proxy?: string };
   boot: {
     /** Boot file per client architecture (option 93); groups may override. */
@@ -336,7 +338,7 @@ function absPath(o: Obj, key: string, path: string): string {
   return v;
 }
 
-/** Seconds, or a string like `90s`, `30m`, `12h`, `7d`. */
+/** An HTTP proxy's URL: `http://host:port`, nothing after it. */
 function httpUrl(o: Obj, key: string, path: string): string {
   const v = o[key];
   const where = join(path, key);
@@ -346,6 +348,7 @@ function httpUrl(o: Obj, key: string, path: string): string {
   return v as string;
 }
 
+/** Seconds, or a string like `90s`, `30m`, `12h`, `7d`; at least `min` (a minute unless said). */
 function duration(o: Obj, key: string, path: string, fallback: number, min = 60): number {
   const v = o[key];
   const where = join(path, key);
