@@ -297,7 +297,7 @@ async function discard(genDir: string, name: string, rootsDir: string, logger?: 
 }
 
 /** Bytes in the tree, this filesystem only (du -sbx). */
-async function treeBytes(dir: string, logger?: Logger): Promise<number> {
+export async function treeBytes(dir: string, logger?: Logger): Promise<number> {
   const r = await run(['du', '-sbx', dir], { logger, reject: false });
   return Number.parseInt(r.stdout.split(/\s/)[0] ?? '', 10) || 0;
 }

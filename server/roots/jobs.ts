@@ -12,13 +12,13 @@
  * failed and removes their half-built generations (mounts are undone before, by recoverLeftovers).
  */
 import { createWriteStream, existsSync, type WriteStream } from 'node:fs';
-import { mkdir, readdir, readFile, rm, statfs } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { SiderealConfig } from '../config/config.js';
-import { InventoryError, type Build, type Inventory } from '../inventory/index.js';
+import { InventoryError, type Build, type BuildOutcome, type Inventory } from '../inventory/index.js';
 import type { Logger } from '../log.js';
-import { BuildError, buildRoot } from './build.js';
+import { BuildError, buildRoot, treeBytes } from './build.js';
 import { CURRENT, currentGeneration, listGenerations, removeGeneration, rootDir, type Generation } from './generations.js';
 import { killBuildProcesses, ownerAlive, ownerToken } from './owner.js';
 import { unmountAll } from './mounts.js';
@@ -149,14 +149,21 @@ export class BuildJobs {
   }
 
   /**
-   * At daemon start: builds left queued or running by a process that is gone are marked failed,
-   * and every half-built generation whose owner is gone (its `.gen-*.building` marker) removed.
+   * At daemon start: builds left queued or running by a process that is gone are marked failed
+   * (succeeded, when the kill came after their generation went live), and every half-built
+   * generation whose owner is gone (its `.gen-*.building` marker) removed.
    * Call after recoverLeftovers has unmounted what the dead build had mounted.
    */
   async recover(): Promise<Build[]> {
     const failed: Build[] = [];
     for (const b of this.inv.builds.allActive()) {
       if (ownerAlive(b.owner) && b.owner !== this.owner) continue;
+      const result = await this.wentLive(b);
+      if (result) {
+        this.inv.builds.finish(b.id, 'succeeded', { result });
+        this.logger.warn({ build: b.id, root: b.root, generation: b.generation }, 'root build interrupted by a crash after its generation went live: marked succeeded');
+        continue;
+      }
       const error = b.state === 'queued'
         ? 'interrupted: Sidereal stopped before the build started'
         : `interrupted: the process running it (${b.owner}) died during step ${b.step ?? 'start'}`;
@@ -166,6 +173,24 @@ export class BuildJobs {
     await this.removeOrphanGenerations();
     await this.republishCurrent();
     return failed;
+  }
+
+  /**
+   * A build killed after it switched `current` (between the switch and its own record) finished
+   * its work: its generation is whole and live. Its outcome, read back from the generation; or
+   * undefined when the build did not get that far.
+   */
+  private async wentLive(b: Build): Promise<BuildOutcome | undefined> {
+    const dir = this.config.roots.dir;
+    if (b.state !== 'running' || !b.generation || (await currentGeneration(dir, b.root)) !== b.generation) return undefined;
+    const info = await readGenerationInfo(dir, b.root, b.generation).catch(() => undefined);
+    if (!info || info.files.length < 2) return undefined;
+    const [kernel, initrd] = info.files.map((f) => f.name) as [string, string];
+    const initrdBytes = await stat(path.join(this.config.tftp.root, initrd)).then((s) => s.size, () => 0);
+    return {
+      kernel, initrd, kver: info.kver, seconds: (Date.now() - (b.startedAt ?? b.createdAt)) / 1000,
+      treeBytes: await treeBytes(path.join(rootDir(dir, b.root), b.generation)), initrdBytes, pruned: [],
+    };
   }
 
   /**

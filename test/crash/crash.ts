@@ -12,7 +12,7 @@
  * Everything runs in two namespaces this module makes (daemon; DHCP clients) and removes.
  */
 import Database from 'better-sqlite3';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stopChild } from '../../lab/proc.js';
@@ -82,7 +82,14 @@ export async function crashCampaign(kills: number, log: (line: string) => void =
     if (made.code !== 0) throw new Error(`token create: ${made.stderr}`);
     const token = (JSON.parse(made.stdout) as { token: string }).token;
     const dbFile = join(dir, 'data', 'inventory.sqlite');
-    const start = () => startServe(srv, config, [], { hostMounts: true });
+    // Recovering from a kill in a build (stopping its processes, removing a half-built tree) takes a while.
+    const start = () => startServe(srv, config, [], { hostMounts: true, readyMs: opts.build ? 180_000 : 30_000 });
+    /** A daemon that did not come back: its whole log goes to a file, for the report. */
+    const failed = (when: string, e: unknown) => {
+      const file = join(tmpdir(), `sidereal-crash-${process.pid}-${when.replace(/\W+/g, '-')}.log`);
+      writeFileSync(file, (e as Error).message);
+      report.failedRestarts.push(`${when}: ${(e as Error).message.slice(0, 300)} (whole log: ${file})`);
+    };
     const api = new DaemonApi(srv, 'http://127.0.0.1:18681', token);
     const http = 'http://10.80.0.1:18680';
     let buildSpanMs = 0;
@@ -110,7 +117,7 @@ export async function crashCampaign(kills: number, log: (line: string) => void =
       try {
         served = await start();
       } catch (e) {
-        report.failedRestarts.push(`round ${round}: ${(e as Error).message.slice(0, 300)}`);
+        failed(`round ${round}`, e);
         break;
       }
       let rebuild: number | undefined;
@@ -166,7 +173,7 @@ export async function crashCampaign(kills: number, log: (line: string) => void =
       if (report.build) for (const p of await checkRoots(api, roots, srv, http)) report.build.rootProblems.push(`after the last kill: ${p}`);
       await served.stop();
     } catch (e) {
-      report.failedRestarts.push(`after the last kill: ${(e as Error).message.slice(0, 300)}`);
+      failed('after the last kill', e);
     }
     return report;
   } finally {

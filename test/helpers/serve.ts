@@ -48,7 +48,7 @@ export interface Served {
  * `hostMounts`: in `ns`'s network but this mount namespace (nsenter --net), for a daemon whose
  * root builds' mounts the test must see, and a restarted daemon must find and undo.
  */
-export async function startServe(ns: string | null, config: string, args: string[] = [], o: { hostMounts?: boolean } = {}): Promise<Served> {
+export async function startServe(ns: string | null, config: string, args: string[] = [], o: { hostMounts?: boolean; readyMs?: number } = {}): Promise<Served> {
   const argv = [siderealBin, '--config', config, 'serve', ...args];
   const proc = ns && o.hostMounts
     ? execa('nsenter', [`--net=/run/netns/${ns}`, process.execPath, ...argv], { reject: false, buffer: false, stdin: 'ignore' })
@@ -92,7 +92,7 @@ export async function startServe(ns: string | null, config: string, args: string
       return exitCode;
     },
   };
-  const ready = await waitFor((l) => l.msg === 'ready', 30_000);
+  const ready = await waitFor((l) => l.msg === 'ready', o.readyMs ?? 30_000);
   if (!ready) {
     await served.stop();
     throw new Error(`sidereal serve did not start: ${JSON.stringify(lines)}`);

@@ -162,6 +162,31 @@ async function makeGeneration(gen: string, kver: string, content: string): Promi
   });
 }
 
+describe('a build killed after its generation went live', () => {
+  it('is marked succeeded, its outcome read back from the generation, which stays live', async () => {
+    const gen = 'gen-20261124T100000000Z';
+    await makeGeneration(gen, '6.1.0-1-amd64', 'new');
+    symlinkSync(gen, path.join(rootsDir(), 'lab', 'current'));
+    writeFileSync(path.join(rootsDir(), 'lab', `.${gen}.building`), 'dead:1\n');
+    const dead = spawn('true');
+    await new Promise((r) => dead.on('exit', r));
+    const b = f.inv.builds.create({ root: 'lab', recipe: 'x', requestedBy: 't', logFile: () => '/dev/null' });
+    f.inv.builds.start(b.id, `${dead.pid}:1`);
+    f.inv.builds.setGeneration(b.id, gen);
+    f.inv.builds.setStep(b.id, 'publish', 'publish', 0.99);
+
+    expect(await jobs.recover()).toEqual([]);
+    expect(f.inv.builds.get(b.id)).toMatchObject({
+      state: 'succeeded', error: null, generation: gen,
+      result: { kernel: 'vmlinuz-6.1.0-1-amd64@lab', initrd: 'initrd.img-6.1.0-1-amd64@lab', kver: '6.1.0-1-amd64' },
+    });
+    expect(f.inv.builds.get(b.id)!.result!.treeBytes).toBeGreaterThan(0);
+    expect(readlinkSync(path.join(rootsDir(), 'lab', 'current'))).toBe(gen);
+    expect(existsSync(path.join(rootsDir(), 'lab', gen))).toBe(true);
+    expect(existsSync(path.join(rootsDir(), 'lab', `.${gen}.building`))).toBe(false);
+  });
+});
+
 describe('rollback', () => {
   const G1 = 'gen-20261120T100000000Z';
   const G2 = 'gen-20261121T100000000Z';
