@@ -40,6 +40,8 @@ export interface CrashReport {
 export interface CrashOptions {
   /** Rebuild a root in every round. */
   build?: boolean;
+  /** Stop after the round in progress (and clean up: daemon, namespaces, mounts checked, files). */
+  signal?: AbortSignal;
 }
 
 const WRITERS = join(repoRoot, 'dist', 'test', 'crash', 'writers.js');
@@ -112,7 +114,7 @@ export async function crashCampaign(kills: number, log: (line: string) => void =
       log(`live root built in ${report.build.firstBuildSeconds} s`);
     }
 
-    for (let round = 1; round <= kills; round++) {
+    for (let round = 1; round <= kills && !opts.signal?.aborted; round++) {
       let served;
       try {
         served = await start();

@@ -12,7 +12,16 @@ import { crashCampaign } from './crash.js';
 
 const { values } = parseArgs({ options: { kills: { type: 'string' }, 'no-build': { type: 'boolean', default: false } } });
 const kills = Number(values.kills ?? 50);
-const r = await crashCampaign(kills, (l) => console.log(l), { build: !values['no-build'] });
+// Ctrl-C (or SIGTERM) ends the campaign after the round in progress, cleaning up; a second one exits at once.
+const stop = new AbortController();
+const onSignal = () => {
+  if (stop.signal.aborted) process.exit(130);
+  console.log('stopping after this round (again to exit at once, leaving the namespaces and files)');
+  stop.abort();
+};
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
+const r = await crashCampaign(kills, (l) => console.log(l), { build: !values['no-build'], signal: stop.signal });
 for (const k of ['machinesLost', 'leasesLost', 'integrity', 'doubleBound', 'failedRestarts'] as const) for (const v of r[k]) console.log(`${k}: ${v}`);
 for (const v of r.build?.rootProblems ?? []) console.log(`rootProblems: ${v}`);
 console.log(JSON.stringify({
