@@ -50,11 +50,13 @@ export interface Served {
  */
 export async function startServe(ns: string | null, config: string, args: string[] = [], o: { hostMounts?: boolean; readyMs?: number } = {}): Promise<Served> {
   const argv = [siderealBin, '--config', config, 'serve', ...args];
+  // No SIGKILL from execa 5 s after a SIGTERM: a graceful stop may take stopGraceSeconds (stop() below has its own deadline).
+  const opts = { reject: false, buffer: false, stdin: 'ignore', forceKillAfterDelay: false } as const;
   const proc = ns && o.hostMounts
-    ? execa('nsenter', [`--net=/run/netns/${ns}`, process.execPath, ...argv], { reject: false, buffer: false, stdin: 'ignore' })
+    ? execa('nsenter', [`--net=/run/netns/${ns}`, process.execPath, ...argv], opts)
     : ns
-      ? nsSpawn(ns, process.execPath, argv, { buffer: false, stdin: 'ignore' })
-      : execa(process.execPath, argv, { reject: false, buffer: false, stdin: 'ignore' });
+      ? nsSpawn(ns, process.execPath, argv, opts)
+      : execa(process.execPath, argv, opts);
   const lines: Array<Record<string, unknown>> = [];
   let partial = '';
   let exited = false;
