@@ -3,14 +3,39 @@
  * a namespace made here, never on the host's interfaces. Names carry a
  * per-process tag (as test/helpers/netns.ts does) so two labs, or a lab and a
  * test run, never collide; `destroyAllNamespaces()` removes whatever this
- * process created.
+ * process created. A process killed before it could (kill -9, a CI job cut
+ * off) leaves its namespaces: each one has an owner file naming the process
+ * that made it, and the first namespace a later process makes removes those
+ * whose owner is gone and that nothing runs in.
  */
 import { execa, type Options, type ResultPromise } from 'execa';
 import { randomBytes } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ownerAlive, ownerToken } from '../server/roots/owner.js';
 import { track } from './proc.js';
 
 const created = new Set<string>();
 const tag = randomBytes(2).toString('hex');
+/** Who made each `sid*` namespace: `<pid>:<start time>` (server/roots/owner.ts). */
+const OWNERS = '/run/sidereal-netns';
+let reaped = false;
+
+/** Remove the `sid*` namespaces a dead process left (its owner file names a process gone, and nothing runs inside). */
+async function reapLeftovers(): Promise<void> {
+  reaped = true;
+  let names: string[];
+  try { names = readdirSync('/run/netns').filter((n) => n.startsWith('sid')); } catch { return; }
+  for (const name of names) {
+    let owner: string;
+    try { owner = readFileSync(join(OWNERS, name), 'utf8').trim(); } catch { continue; /* not ours to judge: made by hand, or before owner files */ }
+    if (ownerAlive(owner)) continue;
+    const pids = await execa('ip', ['netns', 'pids', name], { reject: false });
+    if (pids.exitCode !== 0 || String(pids.stdout).trim() !== '') continue;
+    await execa('ip', ['netns', 'del', name], { reject: false });
+    rmSync(join(OWNERS, name), { force: true });
+  }
+}
 
 /** `sid<tag><role>`, at most 15 bytes. */
 export function labNsName(role: string): string {
@@ -18,7 +43,11 @@ export function labNsName(role: string): string {
 }
 
 export async function createNamespace(role: string): Promise<string> {
+  if (!reaped) await reapLeftovers();
   const name = labNsName(role);
+  // The owner file first: a namespace is never there without one naming a live process.
+  mkdirSync(OWNERS, { recursive: true });
+  writeFileSync(join(OWNERS, name), `${ownerToken()}\n`);
   await execa('ip', ['netns', 'del', name], { reject: false });
   await execa('ip', ['netns', 'add', name]);
   created.add(name);
@@ -28,6 +57,7 @@ export async function createNamespace(role: string): Promise<string> {
 
 export async function destroyNamespace(name: string): Promise<void> {
   await execa('ip', ['netns', 'del', name], { reject: false });
+  rmSync(join(OWNERS, name), { force: true });
   created.delete(name);
 }
 
