@@ -18,7 +18,7 @@ interface RogueStatus {
 /** Loud when another DHCP server answers: a site with two loses nodes at random. */
 function rogueLines(r: RogueStatus, now = Date.now()): string[] {
   const ago = (t: number) => `${Math.max(0, Math.round((now - t) / 1000))} s ago`;
-  const checked = r.lastCheck === null ? 'no check run (needs `interface`)' : `last probe ${ago(r.lastCheck)}`;
+  const checked = r.lastCheck === null ? 'no probe sent (it needs `interface`, and dhcp.rogueCheckInterval above 0)' : `last probe ${ago(r.lastCheck)}`;
   if (r.active.length === 0) {
     const past = r.seen.length ? `; earlier: ${r.seen.map((s) => `${s.serverId} (last seen ${ago(s.lastSeen)})`).join(', ')}` : '';
     return [`  rogue   no other DHCP server answers (${checked})${past}`];

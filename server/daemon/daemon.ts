@@ -86,8 +86,9 @@ export async function startDaemon(config: SiderealConfig, logger: Logger, option
   const startServices = async (config: SiderealConfig): Promise<(graceMs: number) => Promise<void>> => {
     // Checked before anything listens: an API that would expose tokens never starts.
     const https = config.api.enabled ? apiTls(config, options, logger) : undefined;
-    const files = openFilesProblem(config, openFilesLimit());
-    if (files) logger.warn({ limit: openFilesLimit(), need: descriptorsNeeded(config) }, files);
+    const limit = openFilesLimit();
+    const files = openFilesProblem(config, limit);
+    if (files) logger.warn({ limit, need: descriptorsNeeded(config) }, files);
     const services: Array<(graceMs: number) => Promise<void>> = [];
     // All at once: TFTP and HTTP drain their transfers side by side.
     const stop = async (graceMs: number) => {

@@ -39,17 +39,14 @@ export class RogueServers {
   lastCheck: number | null = null;
   constructor(public staleMs = 30 * 60_000) {}
 
-  /** Records a reply; true when this server was not active until now (worth a loud line). */
-  note(r: Omit<RogueServer, 'firstSeen' | 'lastSeen' | 'replies'>, now: number): boolean {
+  note(r: Omit<RogueServer, 'firstSeen' | 'lastSeen' | 'replies'>, now: number): void {
     const known = this.seen.get(r.serverId);
-    const fresh = !known || now - known.lastSeen > this.staleMs;
     if (known) {
       Object.assign(known, { source: r.source, lastReply: r.lastReply, lastSeen: now });
       known.replies++;
     } else {
       this.seen.set(r.serverId, { ...r, firstSeen: now, lastSeen: now, replies: 1 });
     }
-    return fresh;
   }
 
   list(): RogueServer[] {
@@ -82,28 +79,24 @@ export interface RogueCheckOptions {
   record: RogueServers;
   logger: Logger;
   /** Called once per rogue reply (the metric). */
-  onReply?: (serverId: string) => void;
-  clientPort?: number;
-  serverPort?: number;
-  nativeHelperPath?: string;
+  onReply?: () => void;
 }
 
 export interface RogueCheck {
-  /** Send one probe now (also done at start and every intervalMs). */
-  probe(): void;
   close(): Promise<void>;
 }
 
+const CLIENT_PORT = 68;
+const SERVER_PORT = 67;
+
 export async function startRogueCheck(opts: RogueCheckOptions): Promise<RogueCheck> {
   const log = opts.logger.child({ svc: 'dhcp', check: 'rogue' });
-  const clientPort = opts.clientPort ?? 68;
-  const serverPort = opts.serverPort ?? 67;
   const ours = new Set(opts.ours);
   const socket = dgram.createSocket({ type: 'udp4', reuseAddr: true });
   await new Promise<void>((resolve, reject) => {
     socket.once('error', reject);
     let fd: number;
-    try { fd = boundSocketFd(opts.interface, '0.0.0.0', clientPort, opts.nativeHelperPath); } catch (err) { reject(err); return; }
+    try { fd = boundSocketFd(opts.interface, '0.0.0.0', CLIENT_PORT); } catch (err) { reject(err); return; }
     socket.bind({ fd }, () => { socket.off('error', reject); socket.setBroadcast(true); resolve(); });
   });
   socket.on('error', (err) => log.warn({ err }, 'rogue DHCP check socket error'));
@@ -119,9 +112,9 @@ export async function startRogueCheck(opts: RogueCheckOptions): Promise<RogueChe
     const now = Date.now();
     const type = messageTypeName(messageType(p));
     const bootFile = getString(p, OPT.bootFile) ?? (p.file || null);
-    const fresh = opts.record.note({ serverId, source: rinfo.address, lastReply: { type, yiaddr: p.yiaddr, bootFile } }, now);
-    opts.onReply?.(serverId);
-    if (fresh || !reportedThisCycle.has(serverId)) {
+    opts.record.note({ serverId, source: rinfo.address, lastReply: { type, yiaddr: p.yiaddr, bootFile } }, now);
+    opts.onReply?.();
+    if (!reportedThisCycle.has(serverId)) {
       reportedThisCycle.add(serverId);
       const probeAnswer = macOf(p) === opts.probeMac;
       log.error({ rogueServer: serverId, source: rinfo.address, interface: opts.interface, type, offered: p.yiaddr, bootFile, seenBy: probeAnswer ? 'probe' : 'listening' },
@@ -129,12 +122,10 @@ export async function startRogueCheck(opts: RogueCheckOptions): Promise<RogueChe
     }
   });
 
-  let xid = 0;
   const probe = () => {
     opts.record.lastCheck = Date.now();
     reportedThisCycle = new Set();
-    xid = (Math.random() * 0xffffffff) >>> 0;
-    socket.send(discover(opts.probeMac, xid), serverPort, '255.255.255.255', (err) => {
+    socket.send(discover(opts.probeMac, (Math.random() * 0xffffffff) >>> 0), SERVER_PORT, '255.255.255.255', (err) => {
       if (err) log.warn({ error: err.message, interface: opts.interface }, 'rogue DHCP check: probe not sent');
     });
   };
@@ -143,7 +134,6 @@ export async function startRogueCheck(opts: RogueCheckOptions): Promise<RogueChe
   timer.unref();
   log.info({ interface: opts.interface, intervalSeconds: opts.intervalMs / 1000, probeMac: opts.probeMac }, 'rogue DHCP check started');
   return {
-    probe,
     close: () => new Promise<void>((resolve) => {
       clearInterval(timer);
       socket.close(() => resolve());
