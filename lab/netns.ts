@@ -35,6 +35,10 @@ async function reapLeftovers(): Promise<void> {
     await execa('ip', ['netns', 'del', name], { reject: false });
     rmSync(join(OWNERS, name), { force: true });
   }
+  // Owner files of namespaces removed some other way (`ip netns del` by hand).
+  let owners: string[] = [];
+  try { owners = readdirSync(OWNERS); } catch { /* none yet */ }
+  for (const name of owners) if (!names.includes(name)) rmSync(join(OWNERS, name), { force: true });
 }
 
 /** `sid<tag><role>`, at most 15 bytes. */
