@@ -46,6 +46,8 @@ export interface CrashOptions {
 
 const WRITERS = join(repoRoot, 'dist', 'test', 'crash', 'writers.js');
 const BRIDGE = join(repoRoot, 'dist', 'test', 'crash', 'proxy-bridge.js');
+/** A package cache of the campaign's own: its builds run beside any other (a CI run's, the lab's) without sharing .debs mid-write. */
+const CRASH_CACHE = '/var/cache/sidereal-crash';
 /** Where the builds' proxy listens in the server namespace; the mirrors it forwards to (this machine's apt source). */
 const PROXY_PORT = 3142;
 const MIRRORS = ['deb.debian.org'];
@@ -76,7 +78,7 @@ export async function crashCampaign(kills: number, log: (line: string) => void =
       interface: link.aIf, serverAddress: '10.80.0.1', dataDir: join(dir, 'data'),
       dhcp: { subnet: '10.80.0.0/16', router: '10.80.0.1', leaseTime: 3600, pool: { start: '10.80.1.1', end: '10.80.255.250' }, unknownClients: 'pool', maxPacketsPerMac: 0 },
       tftp: { root: join(dir, 'tftp') }, http: { port: 18680 }, api: { port: 18681 },
-      roots: { dir: roots.rootsDir, cacheDir: '/var/cache/sidereal-build', recipes: roots.recipes, proxy: `http://127.0.0.1:${PROXY_PORT}` },
+      roots: { dir: roots.rootsDir, cacheDir: CRASH_CACHE, recipes: roots.recipes, proxy: `http://127.0.0.1:${PROXY_PORT}` },
       nfs: { backend: 'none' },
       stopGraceSeconds: 0,
     });

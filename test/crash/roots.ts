@@ -23,7 +23,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface RootsSetup { rootsDir: string; recipes: string; tftpRoot: string }
 
-/** The config's `roots` section: a roots dir of the campaign's own, the shared package cache. */
+/** The config's `roots` section: a roots dir of the campaign's own, (the package cache is crash.ts's own). */
 export function rootsSetup(dir: string, tftpRoot: string): RootsSetup {
   const recipes = join(dir, 'recipes');
   mkdirSync(recipes, { recursive: true });
