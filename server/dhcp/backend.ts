@@ -19,8 +19,9 @@ export interface LeaseStore {
    * sends no ACK for a staged lease before that.
    */
   stage?(lease: LeaseRecord): void;
+  /** A store that stages writes may stage this one too: durable once the next flush() settles. */
   release(mac: string): void;
-  /** Mark an address declined (RFC 2131 DHCPDECLINE) until `until`; `mac` is the decliner. */
+  /** Mark an address declined (RFC 2131 DHCPDECLINE) until `until`; `mac` is the decliner (staged as release()). */
   decline(ipv4: string, mac: string, until: number): void;
 }
 

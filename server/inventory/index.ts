@@ -10,6 +10,7 @@ import { Machines } from './machines.js';
 import { Roots } from './roots.js';
 import { Groups } from './groups.js';
 import { Leases } from './leases.js';
+import { LeaseWriter } from './lease-writer.js';
 import { Events } from './events.js';
 import { Tokens } from './tokens.js';
 import { Audit } from './audit.js';
@@ -49,11 +50,11 @@ export class Inventory {
    * are written on every DHCP packet and TFTP/HTTP fetch (see OpenOptions);
    * the same connection when the file is in memory.
    */
-  constructor(readonly db: Db, network?: NetworkPolicy, private readonly eventsDb: Db = db) {
+  constructor(readonly db: Db, network?: NetworkPolicy, private readonly eventsDb: Db = db, leaseWriter?: LeaseWriter) {
     this.machines = new Machines(db, network);
     this.roots = new Roots(db);
     this.groups = new Groups(db, network?.bootDefaults);
-    this.leases = new Leases(db);
+    this.leases = new Leases(db, leaseWriter);
     this.events = new Events(eventsDb);
     this.tokens = new Tokens(db);
     this.audit = new Audit(db);
@@ -68,11 +69,16 @@ export class Inventory {
     this.groups.setBootDefaults(network?.bootDefaults);
   }
 
-  static open(dataDir: string, network?: NetworkPolicy): Inventory {
+  /**
+   * `leaseWriter`: leases are stored by a thread of their own (the daemon's DHCP server: see
+   * lease-writer.ts); without it (the CLI, tools) every write is made on the calling thread.
+   */
+  static open(dataDir: string, network?: NetworkPolicy, opts: { leaseWriter?: boolean } = {}): Inventory {
     if (dataDir === ':memory:') return new Inventory(openDb(':memory:'), network);
     const file = join(dataDir, 'inventory.sqlite');
     const db = openDb(file);
-    return new Inventory(db, network, openDb(file, { synchronous: 'NORMAL', migrate: false }));
+    const writer = opts.leaseWriter ? new LeaseWriter(file) : undefined;
+    return new Inventory(db, network, openDb(file, { synchronous: 'NORMAL', migrate: false }), writer);
   }
 
   /** Changes whenever any connection (this process, the CLI, another daemon) commits: for caches. */
@@ -93,6 +99,8 @@ export class Inventory {
   }
 
   close(): void {
+    // The DHCP server's close awaited its lease writes: the writer thread is idle.
+    void this.leases.writer?.close();
     this.events.flushQueued();
     if (this.eventsDb !== this.db) this.eventsDb.close();
     this.db.close();
