@@ -1,6 +1,6 @@
 /**
- * The TFTP data phase runs in native code (native/tftp-pump/tftp_pump.c, its
- * header says why and which protocol rules it keeps): one thread per server
+ * The TFTP data phase runs in native code (native/tftp-pump: tftp_pump.c, whose
+ * header says why and which protocol rules it keeps, and pump_loop.c): one thread per server
  * sends the OACK and every DATA block, takes the ACKs and retransmits. This
  * module loads it and gives each transfer a handle and a promise-free end
  * callback; server.ts keeps everything before the data phase (RRQ, boot
