@@ -50,6 +50,8 @@ export interface SiderealConfig {
     enabled: boolean; root: string; port: number; maxBlksize?: number; maxWindowsize: number;
     /** Caps: transfers in all, transfers from one client address, the `timeout` option acknowledged (s). */
     maxSessions: number; maxSessionsPerClient: number; maxTimeout: number;
+    /** Threads sending the data phase (native pump), transfers spread over them. */
+    threads: number;
   };
   /** fileCacheMiB: boot files held in memory for HTTP (0: every response streams from the page cache). */
   http: { listen: string; port: number; publicUrl: string; fileCacheMiB: number; maxConnections: number };
@@ -88,6 +90,11 @@ export interface SiderealConfig {
   /** On SIGTERM or a reload, how long transfers in flight may take to finish before they are ended. */
   stopGraceSeconds: number;
 }
+
+/**
+ * TFTP pump threads by default: 1 until the bench shows more wins (bench/tftp.ts, 100 clients).
+ */
+const DEFAULT_TFTP_THREADS = 1;
 
 const TOP_KEYS = ['interface', 'serverAddress', 'dataDir', 'dhcp', 'tftp', 'http', 'api', 'nfs', 'roots', 'boot', 'log', 'stopGraceSeconds'] as const;
 
@@ -131,7 +138,7 @@ export function validateConfig(doc: unknown): SiderealConfig {
   const dataDir = absPath(doc, 'dataDir', '');
   const dhcp = dhcpSection(section(doc, 'dhcp', '', true)!, serverAddress);
   const tftpObj = section(doc, 'tftp', '', true)!;
-  rejectUnknownKeys(tftpObj, ['enabled', 'root', 'port', 'maxBlksize', 'maxWindowsize', 'maxSessions', 'maxSessionsPerClient', 'maxTimeout'], 'tftp');
+  rejectUnknownKeys(tftpObj, ['enabled', 'root', 'port', 'maxBlksize', 'maxWindowsize', 'maxSessions', 'maxSessionsPerClient', 'maxTimeout', 'threads'], 'tftp');
   const httpObj = section(doc, 'http', '', false) ?? {};
   rejectUnknownKeys(httpObj, ['listen', 'port', 'publicUrl', 'fileCacheMiB', 'maxConnections'], 'http');
   const httpListen = httpObj.listen === undefined ? serverAddress : ipv4(httpObj, 'listen', 'http');
@@ -169,6 +176,7 @@ export function validateConfig(doc: unknown): SiderealConfig {
       maxSessions: int(tftpObj, 'maxSessions', 'tftp', 1024, 1, 65535),
       maxSessionsPerClient: int(tftpObj, 'maxSessionsPerClient', 'tftp', 8, 1, 65535),
       maxTimeout: int(tftpObj, 'maxTimeout', 'tftp', 30, 1, 255),
+      threads: int(tftpObj, 'threads', 'tftp', DEFAULT_TFTP_THREADS, 1, 64),
     },
     http: { listen: httpListen, port: httpPort, publicUrl, fileCacheMiB: int(httpObj, 'fileCacheMiB', 'http', 512, 0, 65536), maxConnections: int(httpObj, 'maxConnections', 'http', 1024, 1, 1_000_000) },
     api: {

@@ -123,6 +123,7 @@ export async function startDaemon(config: SiderealConfig, logger: Logger, option
           maxSessions: config.tftp.maxSessions,
           maxSessionsPerClient: config.tftp.maxSessionsPerClient,
           maxTimeoutS: config.tftp.maxTimeout,
+          threads: config.tftp.threads,
           logger: tftpLog,
           // The peer's lease names the machine, so every transfer's log line and boot event carry its MAC.
           resolve: (path, peer) => {

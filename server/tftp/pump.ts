@@ -138,3 +138,54 @@ export class DataPump {
     await Promise.all(pending);
   }
 }
+
+/**
+ * Several pump threads behind one DataPump interface: a storm of lock-step transfers is one
+ * recv and one sendmsg per block each, and one thread is one CPU. A transfer goes to the
+ * thread with the fewest in flight and stays there; ids are the pool's own.
+ */
+export class DataPumps {
+  private readonly pumps: DataPump[];
+  private readonly where = new Map<number, { pump: DataPump; id: number }>();
+  private ids = 1;
+
+  constructor(threads: number) {
+    if (!Number.isInteger(threads) || threads < 1) throw new Error(`threads must be a whole number >= 1, got ${threads}`);
+    this.pumps = Array.from({ length: threads }, () => new DataPump());
+  }
+
+  get threads(): number {
+    return this.pumps.length;
+  }
+
+  /** Transfers in flight, over every thread. */
+  get active(): number {
+    return this.where.size;
+  }
+
+  /** Transfers in flight per thread (for tests and the bench). */
+  perThread(): number[] {
+    return this.pumps.map((p) => p.active);
+  }
+
+  start(t: PumpTransfer, onEnd: (end: PumpEnd) => void): { id: number; port: number } {
+    let pump = this.pumps[0]!;
+    for (const p of this.pumps) if (p.active < pump.active) pump = p;
+    const id = this.ids++;
+    const r = pump.start(t, (end) => {
+      this.where.delete(id);
+      onEnd(end);
+    });
+    this.where.set(id, { pump, id: r.id });
+    return { id, port: r.port };
+  }
+
+  abort(id: number, reason: string): void {
+    const w = this.where.get(id);
+    if (w) w.pump.abort(w.id, reason);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.pumps.map((p) => p.close()));
+  }
+}

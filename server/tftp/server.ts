@@ -15,7 +15,7 @@ import type { ServedFile } from '../boot/types.js';
 import { isRefusal } from './files.js';
 import { negotiate, resolveLimits } from './options.js';
 import { decodePacket, encodeError, encodeOack, ErrorCode, type OptionList, type Packet } from './packet.js';
-import { DataPump, type PumpEnd } from './pump.js';
+import { DataPumps, type PumpEnd } from './pump.js';
 import { openBootFile, type OpenFile } from './source.js';
 import type { TransferEvent, TransferOutcome } from './types.js';
 
@@ -51,6 +51,8 @@ export interface TftpServerOptions {
   maxSessionsPerClient?: number;
   /** Largest `timeout` option acknowledged, seconds (default 30, options.ts DEFAULT_MAX_TIMEOUT_S). */
   maxTimeoutS?: number;
+  /** Native pump threads the transfers are spread over; default 1. */
+  threads?: number;
   onTransfer?(ev: TransferEvent): void;
 }
 
@@ -130,7 +132,7 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
   const listener = createSocket({ type: 'udp4', recvBufferSize: LISTEN_RCVBUF });
   await bindSocket(listener, opts.address, opts.port);
   const port = listener.address().port;
-  const pump = new DataPump();
+  const pump = new DataPumps(opts.threads ?? 1);
   // Derived, never stored: the pump's count of transfers in flight.
   Object.defineProperty(stats, 'active', { get: () => pump.active, enumerable: true });
   log.info({ address: opts.address, port, maxBlksize: limits.maxBlksize, maxWindowsize: limits.maxWindowsize }, 'tftp listening');

@@ -50,6 +50,7 @@ describe('config', () => {
     ['dataDir', (d: any) => { d.dataDir = 'relative/dir'; }, /absolute path/],
     ['tftp.root', (d: any) => { delete d.tftp.root; }, /is required/],
     ['http.port', (d: any) => { d.http.port = 70000; }, /between 1 and 65535/],
+    ['tftp.threads', (d: any) => { d.tftp.threads = 0; }, /between 1 and 64/],
     ['dhcp.dns[1]', (d: any) => { d.dhcp.dns = ['10.77.0.1', 'dns.example']; }, /not an IPv4 address/],
     ['boot.defaults.loader', (d: any) => { d.boot = { defaults: { loader: 'grub' } }; }, /pxelinux, lpxelinux, ipxe/],
     ['dhcp.relays[0].router', (d: any) => { d.dhcp.relays = [{ subnet: '10.88.0.0/24', router: '10.77.0.1' }]; }, /outside/],
