@@ -53,8 +53,9 @@ export class LeaseWriter {
     return this.writing !== undefined || this.next !== undefined;
   }
 
-  /** Stop the thread once it is idle; nothing handed over is dropped (callers await their writes first). */
+  /** Stop the thread once what was handed over is written (an empty batch after it tells when). */
   async close(): Promise<void> {
+    if (this.busy()) await this.write([], []).catch(() => { /* its own callers heard of it */ });
     const w = this.worker;
     this.worker = undefined;
     if (!w) return;
