@@ -3,7 +3,7 @@
  * bench made (started with `ip netns exec`). Serves a directory, prints
  * `READY <port>` once listening, stops cleanly on SIGTERM/SIGINT.
  *
- *   node dist/bench/tftp-runner.js --root DIR --address 127.0.0.1 --port 6969
+ *   node dist/bench/tftp-runner.js --root DIR --address 127.0.0.1 --port 6969 [--threads N]
  */
 import { parseArgs } from 'node:util';
 import { destination, pino } from 'pino';
@@ -17,6 +17,7 @@ const { values } = parseArgs({
     port: { type: 'string', default: '6969' },
     'max-blksize': { type: 'string' },
     'max-windowsize': { type: 'string' },
+    threads: { type: 'string' },
   },
 });
 if (!values.root) {
@@ -37,6 +38,7 @@ const opts: Parameters<typeof startTftpServer>[0] = {
 };
 if (values['max-blksize']) opts.maxBlksize = Number(values['max-blksize']);
 if (values['max-windowsize']) opts.maxWindowsize = Number(values['max-windowsize']);
+if (values.threads) opts.threads = Number(values.threads);
 const server = await startTftpServer(opts);
 process.stdout.write(`READY ${server.port}\n`);
 

@@ -72,6 +72,8 @@ export interface TftpBenchOptions {
   profileDir?: string;
   /** Override the file sizes (MiB). */
   bigMiB?: number;
+  /** Sidereal's pump threads (tftp.threads); default the server's default. */
+  threads?: number;
   initrdMiB?: number;
   /**
    * CPU the single-client rows run on, servers and client alike (taskset);
@@ -248,7 +250,8 @@ export async function run(opts: TftpBenchOptions = {}): Promise<Section> {
       await mkdir(opts.profileDir, { recursive: true });
       nodeArgs.push('--cpu-prof', '--cpu-prof-dir', opts.profileDir);
     }
-    const ours = nsSpawn(ns, process.execPath, [...nodeArgs, path.join(here, 'tftp-runner.js'), '--root', dir, '--address', ADDR, '--port', String(PORTS.sidereal)],
+    const ours = nsSpawn(ns, process.execPath, [...nodeArgs, path.join(here, 'tftp-runner.js'), '--root', dir, '--address', ADDR, '--port', String(PORTS.sidereal),
+      ...(opts.threads ? ['--threads', String(opts.threads)] : [])],
       { env: { SIDEREAL_LOG_LEVEL: 'warn' }, buffer: false, stdout: 'pipe', stderr: 'inherit' });
     started.push(ours);
     await waitFor(ours, /READY \d+/, 20_000, 'sidereal tftp-runner');
@@ -376,6 +379,7 @@ if (isMain(import.meta.url)) {
       'initrd-mib': { type: 'string' },
       pin: { type: 'string' },
       'storm-pin': { type: 'string' },
+      threads: { type: 'string' },
     },
   });
   const o: TftpBenchOptions = { quick: values.quick ?? false };
@@ -386,5 +390,6 @@ if (isMain(import.meta.url)) {
   if (values['initrd-mib']) o.initrdMiB = Number(values['initrd-mib']);
   if (values.pin !== undefined) o.pinCpu = values.pin;
   if (values['storm-pin'] === 'none' || values['storm-pin'] === 'split') o.stormPin = values['storm-pin'];
+  if (values.threads) o.threads = Number(values.threads);
   await runStandalone(() => run(o));
 }
