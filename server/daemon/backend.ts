@@ -15,10 +15,7 @@ import type { DhcpBackend } from '../dhcp/backend.js';
 import type { DhcpHandlerOptions } from '../dhcp/options-config.js';
 import type { ClientFacts, DhcpBootAnswer, Reservation } from '../boot/types.js';
 import { bootAnswerFor } from '../boot/decide.js';
-import { sightingParams } from '../inventory/discovered.js';
 
-
-const toParams = (s: { seen: Sighting; count: number; at: number }) => sightingParams(s.seen, s.count, s.at);
 
 const DISCOVERY_WRITE_MS = 10_000;
 /** Sightings waiting for the next flush; beyond this they are written at once. */
@@ -112,15 +109,10 @@ export class InventoryDhcpBackend implements DhcpBackend {
    * A turn without leases (DISCOVERs only) leaves its sightings queued, to be
    * written RECORDS_DELAY_MS later or once RECORDS_BATCH are queued: a
    * commit costs more than a packet (0.25 ms here even without an fsync).
-   * Throws only when the leases could not be stored. With the lease writer thread
-   * (the daemon's inventory) the transaction is the thread's, and the promise returned
-   * settles once it is stored or not.
+   * Throws only when the leases could not be stored.
    */
-  flush(): void | Promise<void> {
-    if (this.inv.leases.writer) {
-      // Off the main thread: a turn with staged leases hands them over with the queued sightings.
-      if (this.inv.leases.pendingCount() > 0) return this.inv.leases.storeStaged(this.takeSightings().map(toParams));
-    } else if (this.inv.leases.pendingCount() > 0) {
+  flush(): void {
+    if (this.inv.leases.pendingCount() > 0) {
       const sightings = this.takeSightings();
       this.inv.leases.flush(sightings.length ? () => this.recordSightings(sightings) : undefined);
       return;
@@ -156,12 +148,7 @@ export class InventoryDhcpBackend implements DhcpBackend {
   /** The queued sightings now, in one transaction; staged leases are left alone. */
   private flushSightings(): void {
     const sightings = this.takeSightings();
-    if (!sightings.length) return;
-    if (this.inv.leases.writer) {
-      this.inv.leases.writer.write([], sightings.map(toParams)).catch(() => { this.sightingErrors++; });
-      return;
-    }
-    this.inv.db.transaction(() => this.recordSightings(sightings)).immediate();
+    if (sightings.length) this.inv.db.transaction(() => this.recordSightings(sightings)).immediate();
   }
 
   /**

@@ -51,7 +51,7 @@ export async function startDaemon(config: SiderealConfig, logger: Logger, option
   const startedAt = Date.now();
   setDefaultRunLogger(logger.child({ svc: 'run' }));
   await recoverRoots(config.roots.dir, logger);
-  const inv = Inventory.open(config.dataDir, networkPolicy(config), { leaseWriter: true });
+  const inv = Inventory.open(config.dataDir, networkPolicy(config));
   const closers: Array<() => Promise<void>> = [async () => inv.close()];
   // Builds a crash left running are marked failed and their half-built generations removed,
   // after recoverRoots undid their mounts; a running build is cancelled (and cleaned) on close.

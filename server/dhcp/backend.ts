@@ -19,9 +19,8 @@ export interface LeaseStore {
    * sends no ACK for a staged lease before that.
    */
   stage?(lease: LeaseRecord): void;
-  /** A store that stages writes may stage this one too: durable once the next flush() settles. */
   release(mac: string): void;
-  /** Mark an address declined (RFC 2131 DHCPDECLINE) until `until`; `mac` is the decliner (staged as release()). */
+  /** Mark an address declined (RFC 2131 DHCPDECLINE) until `until`; `mac` is the decliner. */
   decline(ipv4: string, mac: string, until: number): void;
 }
 

@@ -20,34 +20,23 @@ const toDiscovered = (r: Row): Discovered => ({
   vendorClass: r.vendor_class, userClass: r.user_class, hostname: r.hostname,
 });
 
-/** One sighting as the record statement takes it (also what the lease writer thread is sent). */
-export interface SightingParams {
-  mac: string; now: number; count: number; archCode: number | null; vendorClass: string | null; userClass: string | null; hostname: string | null;
-}
-
-export function sightingParams(s: Sighting, count: number, now: number): SightingParams {
-  return {
-    mac: s.mac, now, count, archCode: s.archCode ?? null, vendorClass: s.vendorClass ?? null,
-    userClass: s.userClass ?? null, hostname: s.hostname ?? null,
-  };
-}
-
-// COALESCE keeps what an earlier stage told us: syslinux.efi and dracut send no option 93 or 60.
-export const RECORD_SIGHTING_SQL = `INSERT INTO discovered (mac, first_seen, last_seen, seen_count, arch_code, vendor_class, user_class, hostname)
-  VALUES (@mac, @now, @now, @count, @archCode, @vendorClass, @userClass, @hostname)
-  ON CONFLICT(mac) DO UPDATE SET last_seen = @now, seen_count = seen_count + @count,
-    arch_code = COALESCE(@archCode, arch_code), vendor_class = COALESCE(@vendorClass, vendor_class),
-    user_class = COALESCE(@userClass, user_class), hostname = COALESCE(@hostname, hostname)`;
-
 export class DiscoveredMachines {
   private readonly upsert;
   constructor(private readonly db: Db) {
-    this.upsert = db.prepare<[SightingParams]>(RECORD_SIGHTING_SQL);
+    // COALESCE keeps what an earlier stage told us: syslinux.efi and dracut send no option 93 or 60.
+    this.upsert = db.prepare(`INSERT INTO discovered (mac, first_seen, last_seen, seen_count, arch_code, vendor_class, user_class, hostname)
+      VALUES (@mac, @now, @now, @count, @archCode, @vendorClass, @userClass, @hostname)
+      ON CONFLICT(mac) DO UPDATE SET last_seen = @now, seen_count = seen_count + @count,
+        arch_code = COALESCE(@archCode, arch_code), vendor_class = COALESCE(@vendorClass, vendor_class),
+        user_class = COALESCE(@userClass, user_class), hostname = COALESCE(@hostname, hostname)`);
   }
 
   /** `count` packets seen since the last record (the DHCP side batches sightings). */
   record(s: Sighting, count = 1, now = Date.now()): void {
-    this.upsert.run(sightingParams(s, count, now));
+    this.upsert.run({
+      mac: s.mac, now, count, archCode: s.archCode ?? null, vendorClass: s.vendorClass ?? null,
+      userClass: s.userClass ?? null, hostname: s.hostname ?? null,
+    });
   }
 
   get(mac: string): Discovered | undefined {

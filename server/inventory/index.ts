@@ -10,7 +10,6 @@ import { Machines } from './machines.js';
 import { Roots } from './roots.js';
 import { Groups } from './groups.js';
 import { Leases } from './leases.js';
-import { LeaseWriter } from './lease-writer.js';
 import { Events } from './events.js';
 import { Tokens } from './tokens.js';
 import { Audit } from './audit.js';
@@ -50,11 +49,11 @@ export class Inventory {
    * are written on every DHCP packet and TFTP/HTTP fetch (see OpenOptions);
    * the same connection when the file is in memory.
    */
-  constructor(readonly db: Db, network?: NetworkPolicy, private readonly eventsDb: Db = db, leaseWriter?: LeaseWriter) {
+  constructor(readonly db: Db, network?: NetworkPolicy, private readonly eventsDb: Db = db) {
     this.machines = new Machines(db, network);
     this.roots = new Roots(db);
     this.groups = new Groups(db, network?.bootDefaults);
-    this.leases = new Leases(db, leaseWriter);
+    this.leases = new Leases(db);
     this.events = new Events(eventsDb);
     this.tokens = new Tokens(db);
     this.audit = new Audit(db);
@@ -69,16 +68,11 @@ export class Inventory {
     this.groups.setBootDefaults(network?.bootDefaults);
   }
 
-  /**
-   * `leaseWriter`: leases are stored by a thread of their own (the daemon's DHCP server: see
-   * lease-writer.ts); without it (the CLI, tools) every write is made on the calling thread.
-   */
-  static open(dataDir: string, network?: NetworkPolicy, opts: { leaseWriter?: boolean } = {}): Inventory {
+  static open(dataDir: string, network?: NetworkPolicy): Inventory {
     if (dataDir === ':memory:') return new Inventory(openDb(':memory:'), network);
     const file = join(dataDir, 'inventory.sqlite');
     const db = openDb(file);
-    const writer = opts.leaseWriter ? new LeaseWriter(file) : undefined;
-    return new Inventory(db, network, openDb(file, { synchronous: 'NORMAL', migrate: false }), writer);
+    return new Inventory(db, network, openDb(file, { synchronous: 'NORMAL', migrate: false }));
   }
 
   /** Changes whenever any connection (this process, the CLI, another daemon) commits: for caches. */
@@ -99,8 +93,6 @@ export class Inventory {
   }
 
   close(): void {
-    // The DHCP server's close awaited its lease writes: the writer thread is idle.
-    void this.leases.writer?.close();
     this.events.flushQueued();
     if (this.eventsDb !== this.db) this.eventsDb.close();
     this.db.close();

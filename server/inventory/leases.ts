@@ -4,8 +4,6 @@
  * server's LeaseStore.
  */
 import type { Db } from './db.js';
-import type { SightingParams } from './discovered.js';
-import type { LeaseWriter } from './lease-writer.js';
 
 export interface LeaseRecord {
   mac: string;
@@ -19,21 +17,6 @@ interface Staged { rec: LeaseRecord | null; batch: number }
 
 interface Row { mac: string; ipv4: string; hostname: string | null; state: LeaseRecord['state']; expires_at: number }
 const toLease = (r: Row): LeaseRecord => ({ mac: r.mac, ipv4: r.ipv4, hostname: r.hostname, state: r.state, expiresAt: r.expires_at });
-
-/**
- * Store one lease record (this file's connection and the lease writer thread's use the same
- * statements). One address, one holder: a new binding replaces whatever stale record held the address.
- */
-export function leaseWriteStatement(db: Db): (l: LeaseRecord, at: number) => void {
-  const del = db.prepare('DELETE FROM leases WHERE ipv4 = ? AND mac != ?');
-  const ins = db.prepare(`INSERT INTO leases (mac, ipv4, hostname, state, expires_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
-    ON CONFLICT(mac) DO UPDATE SET ipv4 = excluded.ipv4, hostname = excluded.hostname, state = excluded.state,
-      expires_at = excluded.expires_at, updated_at = excluded.updated_at`);
-  return (l, at) => {
-    del.run(l.ipv4, l.mac);
-    ins.run(l.mac, l.ipv4, l.hostname, l.state, l.expiresAt, at);
-  };
-}
 
 export class Leases {
   private readonly byMacStmt;
@@ -51,16 +34,18 @@ export class Leases {
   private staged: LeaseRecord[] = [];
   private batch = 1;
 
-  /**
-   * `writer`: the daemon's lease writer thread. With it, staged leases are stored by
-   * storeStaged() off the main thread, and release() and decline() are staged too, so every
-   * lease write goes through one ordered path (a synchronous write could land before an older
-   * batch still being written, and be overwritten by it).
-   */
-  constructor(private readonly db: Db, readonly writer?: LeaseWriter) {
+  constructor(private readonly db: Db) {
     this.byMacStmt = db.prepare<[string], Row>('SELECT * FROM leases WHERE mac = ?');
     this.byIpStmt = db.prepare<[string], Row>('SELECT * FROM leases WHERE ipv4 = ?');
-    const write = leaseWriteStatement(db);
+    const del = db.prepare('DELETE FROM leases WHERE ipv4 = ? AND mac != ?');
+    const ins = db.prepare(`INSERT INTO leases (mac, ipv4, hostname, state, expires_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+      ON CONFLICT(mac) DO UPDATE SET ipv4 = excluded.ipv4, hostname = excluded.hostname, state = excluded.state,
+        expires_at = excluded.expires_at, updated_at = excluded.updated_at`);
+    // One address, one holder: a new binding replaces whatever stale record held the address.
+    const write = (l: LeaseRecord, at: number) => {
+      del.run(l.ipv4, l.mac);
+      ins.run(l.mac, l.ipv4, l.hostname, l.state, l.expiresAt, at);
+    };
     this.upsertTx = db.transaction((l: LeaseRecord) => write(l, Date.now()));
     this.declineTx = this.upsertTx;
     this.flushTx = db.transaction((leases: LeaseRecord[], also?: () => void) => {
@@ -94,7 +79,6 @@ export class Leases {
 
   /** Insert or replace this MAC's lease now, durable when it returns. */
   upsert(lease: LeaseRecord): void {
-    this.syncOnly('upsert');
     this.writePending();
     this.upsertTx.immediate(lease);
   }
@@ -140,7 +124,6 @@ export class Leases {
    * staged was stored and the staged leases are dropped: no ACK may claim them.
    */
   flush(also?: () => void): void {
-    this.syncOnly('flush');
     // An earlier write (from upsert, release, decline) lost staged leases: whoever holds ACKs for them hears it here.
     const lost = this.failed;
     this.failed = undefined;
@@ -150,23 +133,6 @@ export class Leases {
       this.failed = undefined;
     }
     if (lost) throw lost;
-  }
-
-  /**
-   * With the writer thread: hand the staged leases (and `sightings`) to it, in one transaction
-   * after every earlier batch. The promise settles once they are stored, or rejects (and the
-   * staged leases are dropped: no ACK may claim them). Undefined: nothing to store.
-   */
-  storeStaged(sightings: SightingParams[] = []): Promise<void> | undefined {
-    if (!this.writer) throw new Error('storeStaged needs the lease writer thread');
-    const b = this.takeBatch();
-    if (!b && sightings.length === 0) return undefined;
-    const done = this.writer.write(b?.leases ?? [], sightings);
-    return b ? done.finally(() => this.batchDone(b.id)) : done;
-  }
-
-  private syncOnly(what: string): void {
-    if (this.writer) throw new Error(`Leases.${what} writes on the calling thread: with the lease writer thread, stage() and storeStaged()`);
   }
 
   private failed: unknown;
@@ -185,24 +151,14 @@ export class Leases {
   }
 
   release(mac: string): void {
-    if (this.writer) {
-      const held = this.byMac(mac);
-      if (held) this.stage({ ...held, state: 'released', expiresAt: Date.now() });
-      return;
-    }
     this.writePending();
     this.db.prepare("UPDATE leases SET state = 'released', expires_at = ?, updated_at = ? WHERE mac = ?").run(Date.now(), Date.now(), mac);
   }
 
   /** The address is recorded under the decliner's MAC in state `declined` so the pool skips it until `until`. */
   decline(ipv4: string, mac: string, until: number): void {
-    const rec: LeaseRecord = { mac, ipv4, hostname: null, state: 'declined', expiresAt: until };
-    if (this.writer) {
-      this.stage(rec);
-      return;
-    }
     this.writePending();
-    this.declineTx.immediate(rec);
+    this.declineTx.immediate({ mac, ipv4, hostname: null, state: 'declined', expiresAt: until });
   }
 
   list(): LeaseRecord[] {
