@@ -126,15 +126,17 @@ describe('a transfer that ends before startSession returns', () => {
       resolve: (p) => resolveStatic(root.dir, p), onTransfer: (ev) => events.push(ev),
     });
     servers.push(server);
-    // Two CPU hogs for the preemption that opens the window; stopped by PID below, and by themselves after 60 s.
-    const hogs = [0, 1].map(() => spawn('timeout', ['60', 'sh', '-c', 'while :; do :; done'], { stdio: 'ignore' }));
+    // Two CPU hogs for the preemption that opens the window; each in a process group of its own,
+    // stopped below by the group's id (SIGKILL to `timeout` alone orphaned its spinning shell,
+    // which then loaded the machine for good), and by itself after 60 s.
+    const hogs = [0, 1].map(() => spawn('timeout', ['60', 'sh', '-c', 'while :; do :; done'], { stdio: 'ignore', detached: true }));
     try {
       for (let i = 0; i < 60; i++) {
         const r = await execa('curl', ['-sS', '-o', '/dev/null', '--tftp-blksize', '1468', `tftp://127.0.0.1:${server.port}/empty.bin`], { reject: false });
         expect(r.exitCode, r.stderr).toBe(0);
       }
     } finally {
-      for (const h of hogs) h.kill('SIGKILL');
+      for (const h of hogs) if (h.pid) process.kill(-h.pid, 'SIGKILL');
     }
     for (let i = 0; i < 100 && events.length < 60; i++) await new Promise((r) => setTimeout(r, 20));
     expect(events.map((e) => e.outcome)).toEqual(Array(60).fill('ok'));
