@@ -92,9 +92,10 @@ export interface SiderealConfig {
 }
 
 /**
- * TFTP pump threads by default. 2, as measured on 2 cores (bench/tftp.ts, 100 curl clients,
- * 5 runs each): 57.2 MB/s (53.0-66.6) with 2 threads, 46.9 (43.5-48.8) with 1; one client is
- * one thread's either way. More threads than cores only share them: raise it on bigger servers.
+ * TFTP pump threads by default. 2, as measured on 2 cores (bench/tftp.ts --only '100 curl',
+ * 3 runs each, quiet machine): 73.0 MB/s (64.3-84.5) with 2 threads, 1.29x tftpd-hpa in the
+ * same runs; 52.0 (39.0-53.8) with 1, 0.95x. One client is one thread's either way. More
+ * threads than cores only share them: raise it on bigger servers.
  */
 const DEFAULT_TFTP_THREADS = 2;
 
