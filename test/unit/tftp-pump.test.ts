@@ -7,7 +7,6 @@
  * that started them returns, and several pump threads sharing the transfers.
  */
 import { execa } from 'execa';
-import { spawn } from 'node:child_process';
 import { truncate } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,6 +14,8 @@ import { resolveStatic } from '../../server/tftp/files.js';
 import { encodeAck, encodeRequest } from '../../server/tftp/packet.js';
 import { startTftpServer, type TftpServer, type TransferEvent } from '../../server/tftp/server.js';
 import { DataPumps, type PumpEnd } from '../../server/tftp/pump.js';
+import { silentLogger } from '../../server/log.js';
+import { run } from '../../server/run.js';
 import { captureLogger, makeTempRoot, RawClient, writeRandomFile } from '../helpers/tftp-fixtures.js';
 
 const SIZE = 3 * 512 + 1; // blocks 1..4 at the default blksize
@@ -126,19 +127,20 @@ describe('a transfer that ends before startSession returns', () => {
       resolve: (p) => resolveStatic(root.dir, p), onTransfer: (ev) => events.push(ev),
     });
     servers.push(server);
-    // Two CPU hogs for the preemption that opens the window; each in a process group of its own,
-    // stopped below by the group's id (SIGKILL to `timeout` alone orphaned its spinning shell,
-    // which then loaded the machine for good), and by itself after 60 s.
-    const hogs = [0, 1].map(() => spawn('timeout', ['60', 'sh', '-c', 'while :; do :; done'], { stdio: 'ignore', detached: true }));
+    // Two CPU hogs for the preemption that opens the window, through the project's run(): each in
+    // a process group of its own, stopped by the abort below, after 60 s at most, and when this
+    // process exits. (SIGKILL to a `timeout` wrapper alone once orphaned its spinning shell.)
+    const stop = new AbortController();
+    const hogs = [0, 1].map(() => run(['sh', '-c', 'while :; do :; done'],
+      { signal: stop.signal, timeoutMs: 60_000, killGraceMs: 500, logger: silentLogger() }).catch(() => { /* aborted: expected */ }));
     try {
       for (let i = 0; i < 60; i++) {
         const r = await execa('curl', ['-sS', '-o', '/dev/null', '--tftp-blksize', '1468', `tftp://127.0.0.1:${server.port}/empty.bin`], { reject: false });
         expect(r.exitCode, r.stderr).toBe(0);
       }
     } finally {
-      for (const h of hogs) {
-        try { if (h.pid) process.kill(-h.pid, 'SIGKILL'); } catch { /* its 60 s ran out: gone already */ }
-      }
+      stop.abort();
+      await Promise.all(hogs);
     }
     for (let i = 0; i < 100 && events.length < 60; i++) await new Promise((r) => setTimeout(r, 20));
     expect(events.map((e) => e.outcome)).toEqual(Array(60).fill('ok'));
