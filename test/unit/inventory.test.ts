@@ -92,6 +92,22 @@ describe('inventory', () => {
     expect(f.inv.leases.byMac('aa:00:00:00:00:01')).toBeUndefined();
   });
 
+  it('stores a release and a decline durably, as the DHCP server writes them', () => {
+    f = makeFixture();
+    const before = Date.now();
+    f.inv.leases.upsert({ mac: 'aa:00:00:00:00:01', ipv4: '10.77.0.100', hostname: null, state: 'bound', expiresAt: before + 60_000 });
+    f.inv.leases.release('aa:00:00:00:00:01');
+    f.inv.leases.decline('10.77.0.101', 'aa:00:00:00:00:02', before + 600_000);
+    f.inv.close();
+    const again = Inventory.open(f.config.dataDir, networkPolicy(f.config));
+    f.inv = again;
+    const released = again.leases.byMac('aa:00:00:00:00:01');
+    expect(released).toMatchObject({ ipv4: '10.77.0.100', state: 'released' });
+    expect(released!.expiresAt).toBeGreaterThanOrEqual(before);
+    expect(released!.expiresAt).toBeLessThanOrEqual(Date.now());
+    expect(again.leases.byIp('10.77.0.101')).toMatchObject({ mac: 'aa:00:00:00:00:02', state: 'declined', expiresAt: before + 600_000 });
+  });
+
   it('refuses a static address that a live dynamic lease holds', () => {
     f = makeFixture((d: any) => { d.dhcp.pool = { start: '10.77.0.200', end: '10.77.0.210' }; });
     f.inv.leases.upsert({ mac: 'aa:00:00:00:00:01', ipv4: '10.77.0.50', hostname: null, state: 'bound', expiresAt: Date.now() + 60_000 });
