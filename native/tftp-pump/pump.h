@@ -7,7 +7,7 @@
 #define SIDEREAL_TFTP_PUMP_H
 
 #define _GNU_SOURCE
-#include <node_api.h>
+#include "../common/pump_base.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -68,27 +68,12 @@ typedef struct end_report {
 } end_report;
 
 typedef struct pump {
-  napi_env env;
-  napi_threadsafe_function tsfn;
-  pthread_t thread;
-  int thread_started;
-  int epfd;
-  int wakefd;
-  pthread_mutex_t lock;  /* guards start_queue, quit and the abort flags' hand-over */
-  session *start_queue;
-  uint32_t *aborts;
-  size_t n_aborts, cap_aborts;
-  int quit;
-  int closed;
+  pump_base b;           /* first: the shared thread, callback and lifetime (common/pump_base.h) */
+  session *start_queue;  /* under b.lock */
   /* Thread-owned from here. */
   session *sessions;
   uint64_t next_deadline;
   uint64_t now;
-  /* JS-thread-owned. */
-  uint32_t next_id;
-  uint32_t active;
-  /* Holders of this struct: the thread-safe function and the JS handle; the last to let go frees it. */
-  int refs;
 } pump;
 
 

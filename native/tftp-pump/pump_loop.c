@@ -49,7 +49,7 @@ static void finish(pump *p, session *s, int outcome, const char *reason, const c
   if (s->state == S_DONE) return;
   s->state = S_DONE;
   if (errmsg) send_error(s, 0, errmsg);
-  epoll_ctl(p->epfd, EPOLL_CTL_DEL, s->sock, NULL);
+  epoll_ctl(p->b.epfd, EPOLL_CTL_DEL, s->sock, NULL);
   close(s->sock);
   s->sock = -1;
   if (s->fd >= 0) { close(s->fd); s->fd = -1; }
@@ -63,7 +63,7 @@ static void finish(pump *p, session *s, int outcome, const char *reason, const c
   r->retransmits = (double)s->retransmits;
   r->malformed = (double)s->malformed;
   if (reason) snprintf(r->reason, sizeof r->reason, "%s", reason);
-  if (napi_call_threadsafe_function(p->tsfn, r, napi_tsfn_nonblocking) != napi_ok) free(r);
+  if (napi_call_threadsafe_function(p->b.tsfn, r, napi_tsfn_nonblocking) != napi_ok) free(r);
 }
 
 static uint64_t window_end(session *s) {
@@ -103,7 +103,7 @@ static const uint8_t *block_data(pump *p, session *s, uint64_t b, size_t len) {
 static void want_writable(pump *p, session *s, int on) {
   struct epoll_event ev = { .events = EPOLLIN | (on ? EPOLLOUT : 0), .data.ptr = s };
   s->want_out = on;
-  epoll_ctl(p->epfd, EPOLL_CTL_MOD, s->sock, &ev);
+  epoll_ctl(p->b.epfd, EPOLL_CTL_MOD, s->sock, &ev);
 }
 
 static void socket_failed(pump *p, session *s, int err, const char *what) {
@@ -252,7 +252,7 @@ static void on_timeout(pump *p, session *s) {
 
 static void begin(pump *p, session *s) {
   struct epoll_event ev = { .events = EPOLLIN, .data.ptr = s };
-  if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, s->sock, &ev) < 0) {
+  if (epoll_ctl(p->b.epfd, EPOLL_CTL_ADD, s->sock, &ev) < 0) {
     socket_failed(p, s, errno, "epoll");
     return;
   }
@@ -266,18 +266,14 @@ static void begin(pump *p, session *s) {
 
 /* Take new sessions and abort requests from the JS thread. */
 static int take_commands(pump *p) {
-  uint64_t v;
-  ssize_t r = read(p->wakefd, &v, sizeof v);
-  (void)r;
-  pthread_mutex_lock(&p->lock);
+  pump_base_drain_wake(&p->b);
+  uint32_t *aborts;
+  size_t n_aborts;
+  pthread_mutex_lock(&p->b.lock);
   session *q = p->start_queue;
   p->start_queue = NULL;
-  uint32_t *aborts = p->aborts;
-  size_t n_aborts = p->n_aborts;
-  p->aborts = NULL;
-  p->n_aborts = p->cap_aborts = 0;
-  int quit = p->quit;
-  pthread_mutex_unlock(&p->lock);
+  int quit = pump_base_take_aborts_locked(&p->b, &aborts, &n_aborts);
+  pthread_mutex_unlock(&p->b.lock);
   /* The queue is newest first; start in arrival order. */
   session *rev = NULL;
   while (q) { session *n = q->next; q->next = rev; rev = q; q = n; }
@@ -323,7 +319,7 @@ void *pump_thread_main(void *arg) {
       uint64_t now = mono_ns();
       timeout = p->next_deadline <= now ? 0 : (int)((p->next_deadline - now + 999999) / 1000000);
     }
-    int n = epoll_wait(p->epfd, evs, MAX_EVENTS, timeout);
+    int n = epoll_wait(p->b.epfd, evs, MAX_EVENTS, timeout);
     p->now = mono_ns();
     int quit = 0;
     for (int i = 0; i < n; i++) {

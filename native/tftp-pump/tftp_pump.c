@@ -39,7 +39,7 @@ static void call_js(napi_env env, napi_value cb, void *ctx, void *data) {
   pump *p = ctx;
   end_report *r = data;
   if (env && cb) {
-    if (p->active > 0 && --p->active == 0) napi_unref_threadsafe_function(env, p->tsfn);
+    pump_base_work_ended(env, &p->b);
     napi_value args[6], undef;
     napi_get_undefined(env, &undef);
     napi_create_uint32(env, r->id, &args[0]);
@@ -54,72 +54,19 @@ static void call_js(napi_env env, napi_value cb, void *ctx, void *data) {
   free(r);
 }
 
-static void stop_thread(pump *p) {
-  if (p->closed) return;
-  p->closed = 1;
-  if (p->thread_started) {
-    pthread_mutex_lock(&p->lock);
-    p->quit = 1;
-    pthread_mutex_unlock(&p->lock);
-    uint64_t one = 1;
-    ssize_t r = write(p->wakefd, &one, sizeof one);
-    (void)r;
-    pthread_join(p->thread, NULL);
-  }
-  /* Sessions queued but never started. */
+static void drop_queued(pump_base *b) {
+  pump *p = (pump *)b;
   while (p->start_queue) { session *s = p->start_queue; p->start_queue = s->next; free_session(s); }
-  free(p->aborts);
-  p->aborts = NULL;
-  close(p->epfd);
-  close(p->wakefd);
-}
-
-static void env_cleanup(void *arg) {
-  pump *p = arg;
-  stop_thread(p);
-}
-
-static void unref_pump(pump *p) {
-  if (--p->refs > 0) return;
-  pthread_mutex_destroy(&p->lock);
-  free(p);
-}
-
-static void tsfn_finalize(napi_env env, void *data, void *hint) {
-  (void)env; (void)hint;
-  unref_pump(data);
-}
-
-/* The JS handle was collected: a closed pump is freed once its callback is finalized too. */
-static void handle_finalize(napi_env env, void *data, void *hint) {
-  (void)env; (void)hint;
-  pump *p = data;
-  stop_thread(p);
-  unref_pump(p);
-}
-
-static napi_value throw_msg(napi_env env, const char *msg) {
-  napi_throw_error(env, NULL, msg);
-  return NULL;
 }
 
 static napi_value throw_errno(napi_env env, const char *what) {
   char msg[200];
   snprintf(msg, sizeof msg, "%s: %s", what, strerror(errno));
-  return throw_msg(env, msg);
+  return pump_throw(env, msg);
 }
 
 static pump *get_pump(napi_env env, napi_value v) {
-  pump *p = NULL;
-  if (napi_get_value_external(env, v, (void **)&p) != napi_ok || !p) {
-    napi_throw_type_error(env, NULL, "first argument must be a pump");
-    return NULL;
-  }
-  if (p->closed) {
-    napi_throw_error(env, NULL, "the pump is closed");
-    return NULL;
-  }
-  return p;
+  return (pump *)pump_base_get(env, v);
 }
 
 /* The (pump, x) arguments every call but createPump takes; NULL with a JS exception pending when they are wrong. */
@@ -142,42 +89,11 @@ static napi_value create_pump(napi_env env, napi_callback_info info) {
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   napi_valuetype t;
   if (argc < 1 || napi_typeof(env, argv[0], &t) != napi_ok || t != napi_function)
-    return throw_msg(env, "createPump(onEnd): onEnd must be a function");
+    return pump_throw(env, "createPump(onEnd): onEnd must be a function");
   pump *p = calloc(1, sizeof *p);
-  if (!p) return throw_msg(env, "out of memory");
-  p->env = env;
-  p->epfd = epoll_create1(EPOLL_CLOEXEC);
-  p->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (p->epfd < 0 || p->wakefd < 0) {
-    if (p->epfd >= 0) close(p->epfd);
-    if (p->wakefd >= 0) close(p->wakefd);
-    free(p);
-    return throw_errno(env, "epoll/eventfd");
-  }
-  struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
-  epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->wakefd, &ev);
-  pthread_mutex_init(&p->lock, NULL);
-  p->refs = 1; /* the thread-safe function's */
-  napi_value name;
-  napi_create_string_utf8(env, "tftp-pump", NAPI_AUTO_LENGTH, &name);
-  if (napi_create_threadsafe_function(env, argv[0], NULL, name, 0, 1, p, tsfn_finalize, p, call_js, &p->tsfn) != napi_ok) {
-    close(p->epfd); close(p->wakefd); pthread_mutex_destroy(&p->lock); free(p);
-    return throw_msg(env, "could not create the pump's callback");
-  }
-  /* Idle, the pump does not keep the process alive; a transfer in flight does (as its socket would). */
-  napi_unref_threadsafe_function(env, p->tsfn);
-  if (pthread_create(&p->thread, NULL, pump_thread_main, p) != 0) {
-    p->closed = 1;
-    close(p->epfd); close(p->wakefd);
-    napi_release_threadsafe_function(p->tsfn, napi_tsfn_abort);
-    return throw_msg(env, "could not start the pump thread");
-  }
-  p->thread_started = 1;
-  napi_add_env_cleanup_hook(env, env_cleanup, p);
-  napi_value ext;
-  if (napi_create_external(env, p, handle_finalize, NULL, &ext) != napi_ok) return throw_msg(env, "could not create the pump handle");
-  p->refs++;
-  return ext;
+  if (!p) return pump_throw(env, "out of memory");
+  p->b.drop_queued = drop_queued;
+  return pump_base_create(env, argv[0], &p->b, "tftp-pump", call_js, pump_thread_main);
 }
 
 static int get_u32(napi_env env, napi_value obj, const char *key, uint32_t *out) {
@@ -226,33 +142,33 @@ static napi_value start_session(napi_env env, napi_callback_info info) {
   napi_value sizev;
   uint32_t peer_port, blksize, windowsize, timeout_ms, retries, sndbuf, rcvbuf;
   char local[64], peer[64];
-  if (napi_get_named_property(env, o, "fd", &fdv) != napi_ok || napi_get_value_int32(env, fdv, &fd) != napi_ok) return throw_msg(env, "fd must be an integer");
-  if (napi_get_named_property(env, o, "size", &sizev) != napi_ok || napi_get_value_double(env, sizev, &size) != napi_ok || size < 0) return throw_msg(env, "size must be a number >= 0");
-  if (!get_str(env, o, "local", local, sizeof local)) return throw_msg(env, "local must be an IPv4 address");
-  if (!get_str(env, o, "peer", peer, sizeof peer)) return throw_msg(env, "peer must be an IPv4 address");
-  if (!get_u32(env, o, "peerPort", &peer_port) || peer_port == 0 || peer_port > 65535) return throw_msg(env, "peerPort must be 1..65535");
-  if (!get_u32(env, o, "blksize", &blksize) || blksize < 8 || blksize > 65464) return throw_msg(env, "blksize must be 8..65464");
-  if (!get_u32(env, o, "windowsize", &windowsize) || windowsize < 1 || windowsize > 65535) return throw_msg(env, "windowsize must be 1..65535");
-  if (!get_u32(env, o, "timeoutMs", &timeout_ms) || timeout_ms < 1) return throw_msg(env, "timeoutMs must be >= 1");
-  if (!get_u32(env, o, "retries", &retries)) return throw_msg(env, "retries must be >= 0");
-  if (!get_u32(env, o, "sndbuf", &sndbuf) || !get_u32(env, o, "rcvbuf", &rcvbuf)) return throw_msg(env, "sndbuf and rcvbuf must be integers");
+  if (napi_get_named_property(env, o, "fd", &fdv) != napi_ok || napi_get_value_int32(env, fdv, &fd) != napi_ok) return pump_throw(env, "fd must be an integer");
+  if (napi_get_named_property(env, o, "size", &sizev) != napi_ok || napi_get_value_double(env, sizev, &size) != napi_ok || size < 0) return pump_throw(env, "size must be a number >= 0");
+  if (!get_str(env, o, "local", local, sizeof local)) return pump_throw(env, "local must be an IPv4 address");
+  if (!get_str(env, o, "peer", peer, sizeof peer)) return pump_throw(env, "peer must be an IPv4 address");
+  if (!get_u32(env, o, "peerPort", &peer_port) || peer_port == 0 || peer_port > 65535) return pump_throw(env, "peerPort must be 1..65535");
+  if (!get_u32(env, o, "blksize", &blksize) || blksize < 8 || blksize > 65464) return pump_throw(env, "blksize must be 8..65464");
+  if (!get_u32(env, o, "windowsize", &windowsize) || windowsize < 1 || windowsize > 65535) return pump_throw(env, "windowsize must be 1..65535");
+  if (!get_u32(env, o, "timeoutMs", &timeout_ms) || timeout_ms < 1) return pump_throw(env, "timeoutMs must be >= 1");
+  if (!get_u32(env, o, "retries", &retries)) return pump_throw(env, "retries must be >= 0");
+  if (!get_u32(env, o, "sndbuf", &sndbuf) || !get_u32(env, o, "rcvbuf", &rcvbuf)) return pump_throw(env, "sndbuf and rcvbuf must be integers");
 
   struct sockaddr_in la = { .sin_family = AF_INET }, pa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)peer_port) };
-  if (inet_pton(AF_INET, local, &la.sin_addr) != 1) return throw_msg(env, "local must be an IPv4 address");
-  if (inet_pton(AF_INET, peer, &pa.sin_addr) != 1) return throw_msg(env, "peer must be an IPv4 address");
+  if (inet_pton(AF_INET, local, &la.sin_addr) != 1) return pump_throw(env, "local must be an IPv4 address");
+  if (inet_pton(AF_INET, peer, &pa.sin_addr) != 1) return pump_throw(env, "peer must be an IPv4 address");
 
   session *s = calloc(1, sizeof *s);
-  if (!s) return throw_msg(env, "out of memory");
+  if (!s) return pump_throw(env, "out of memory");
   s->sock = -1;
   s->fd = -1;
   size_t mem_len = 0;
   if (!get_bytes(env, o, "data", &s->mem, &mem_len) || !get_bytes(env, o, "oack", &s->oack, &s->oack_len)) {
     free_session(s);
-    return throw_msg(env, "data and oack must be Buffers");
+    return pump_throw(env, "data and oack must be Buffers");
   }
   if (s->mem ? mem_len != (size_t)size : fd < 0) {
     free_session(s);
-    return throw_msg(env, "give either data (of `size` bytes) or an open fd");
+    return pump_throw(env, "give either data (of `size` bytes) or an open fd");
   }
   if (!s->mem) {
     s->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
@@ -287,20 +203,18 @@ static napi_value start_session(napi_env env, napi_callback_info info) {
     if (blocks > s->n_blocks) blocks = (size_t)s->n_blocks;
     s->chunk_cap = blocks * blksize;
     s->chunk = malloc(s->chunk_cap ? s->chunk_cap : 1);
-    if (!s->chunk) { free_session(s); return throw_msg(env, "out of memory"); }
+    if (!s->chunk) { free_session(s); return pump_throw(env, "out of memory"); }
   }
   /* Read nothing of `s` once it is queued: the pump thread may run the whole transfer and free
    * it before this returns (an empty file to a fast client, this thread preempted). */
-  uint32_t id = s->id = ++p->next_id;
-  if (p->active++ == 0) napi_ref_threadsafe_function(env, p->tsfn);
+  uint32_t id = s->id = ++p->b.next_id;
+  pump_base_work_started(env, &p->b);
 
-  pthread_mutex_lock(&p->lock);
+  pthread_mutex_lock(&p->b.lock);
   s->next = p->start_queue;
   p->start_queue = s;
-  pthread_mutex_unlock(&p->lock);
-  uint64_t one = 1;
-  ssize_t wr = write(p->wakefd, &one, sizeof one);
-  (void)wr;
+  pthread_mutex_unlock(&p->b.lock);
+  pump_base_wake(&p->b);
 
   napi_value result, idv, portv;
   napi_create_object(env, &result);
@@ -311,50 +225,12 @@ static napi_value start_session(napi_env env, napi_callback_info info) {
   return result;
 }
 
-/* abortSession(pump, id): ends it with ERROR 0 "server shutting down"; its end report follows. */
-static napi_value abort_session(napi_env env, napi_callback_info info) {
-  napi_value idv;
-  pump *p = pump_and_arg(env, info, &idv, "abortSession(pump, id)");
-  if (!p) return NULL;
-  uint32_t id;
-  if (napi_get_value_uint32(env, idv, &id) != napi_ok) return throw_msg(env, "id must be an integer");
-  pthread_mutex_lock(&p->lock);
-  if (p->n_aborts == p->cap_aborts) {
-    size_t cap = p->cap_aborts ? p->cap_aborts * 2 : 16;
-    uint32_t *a = realloc(p->aborts, cap * sizeof *a);
-    if (!a) { pthread_mutex_unlock(&p->lock); return throw_msg(env, "out of memory"); }
-    p->aborts = a;
-    p->cap_aborts = cap;
-  }
-  p->aborts[p->n_aborts++] = id;
-  pthread_mutex_unlock(&p->lock);
-  uint64_t one = 1;
-  ssize_t wr = write(p->wakefd, &one, sizeof one);
-  (void)wr;
-  return NULL;
-}
-
-/* closePump(pump): ends every session ("closed"), stops the thread; their end reports still arrive. */
-static napi_value close_pump(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  pump *p = NULL;
-  if (argc < 1 || napi_get_value_external(env, argv[0], (void **)&p) != napi_ok || !p) return throw_msg(env, "closePump(pump)");
-  if (p->closed) return NULL;
-  stop_thread(p);
-  napi_remove_env_cleanup_hook(env, env_cleanup, p);
-  /* Pending end reports are still delivered; then the finalizer frees the pump. */
-  napi_release_threadsafe_function(p->tsfn, napi_tsfn_release);
-  return NULL;
-}
-
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     { "createPump", NULL, create_pump, NULL, NULL, NULL, napi_default, NULL },
     { "startSession", NULL, start_session, NULL, NULL, NULL, napi_default, NULL },
-    { "abortSession", NULL, abort_session, NULL, NULL, NULL, napi_default, NULL },
-    { "closePump", NULL, close_pump, NULL, NULL, NULL, napi_default, NULL },
+    { "abortSession", NULL, pump_base_abort, NULL, NULL, NULL, napi_default, NULL },
+    { "closePump", NULL, pump_base_close, NULL, NULL, NULL, napi_default, NULL },
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -6,13 +6,8 @@
  * callback; server.ts keeps everything before the data phase (RRQ, boot
  * decision, open, option negotiation) in TypeScript.
  */
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { loadAddon } from '../native-addon.js';
 import type { TransferOutcome } from './types.js';
-
-const ADDON_REL = join('native', 'tftp-pump', 'build', 'Release', 'tftp_pump.node');
 
 /** How a transfer ended, as the pump reports it. */
 export interface PumpEnd {
@@ -47,22 +42,8 @@ interface Addon {
   closePump(pump: unknown): void;
 }
 
-let addon: Addon | undefined;
-
 function load(): Addon {
-  if (addon) return addon;
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    const candidate = join(dir, ADDON_REL);
-    if (existsSync(candidate)) {
-      addon = createRequire(import.meta.url)(candidate) as Addon;
-      return addon;
-    }
-    const up = dirname(dir);
-    if (up === dir) break;
-    dir = up;
-  }
-  throw new Error(`native TFTP pump ${ADDON_REL} not built: run \`npm ci\` (or \`npm run install\`)`);
+  return loadAddon<Addon>('tftp-pump', 'tftp_pump');
 }
 
 export class DataPump {
