@@ -53,7 +53,7 @@ const SCRIPT_TIMEOUT_MS = 180_000;
 /**
  * nginx as it ships (worker_processes auto: one per core, two here) is the
  * reference of the target; nginx with one worker is measured too, as a
- * reference with Sidereal's parallelism (one thread sends every byte).
+ * reference only (Sidereal sends bodies from `http.threads` pump threads, 2 by default).
  */
 type Server = 'sidereal' | 'nginx' | 'nginx-1w';
 const ALL_SERVERS: Server[] = ['sidereal', 'nginx', 'nginx-1w'];
@@ -267,7 +267,7 @@ export async function run(opts: { quick?: boolean } & DevOptions = {}): Promise<
       nginxes.push(p);
       pids[tag] = p.pid!;
     }
-    // Sidereal's RSS before any fetch: what the 100-client peak adds to it (the files held in memory, the sockets' queues).
+    // Sidereal's RSS before any fetch: what the 100-client peak adds to it (the connections, the requests in flight).
     const idleRss = rssMiB(pids.sidereal);
     for (const s of SERVERS) await waitHttp(cli, `http://${SRV_ADDR}:${ports[s]}/files/${KERNEL_NAME}`);
     // One untimed round per server: page cache, Sidereal's copies and JIT, nginx workers up.
@@ -317,7 +317,7 @@ export async function run(opts: { quick?: boolean } & DevOptions = {}): Promise<
       }));
       rows.push(row(c, 'machine CPU busy (every process)', 's', f('machineBusyS'), { note: 'of 2 cores x wall; other work on this shared machine included' }));
       if (clients === levels[levels.length - 1]) {
-        rows.push(row(c, 'server peak RSS', 'MiB', f('rssMiB'), { note: `Sidereal: ${idleRss.toFixed(0)} MiB before any fetch; it then holds both files in memory, ${(sizes[0] + sizes[1]) / 1048576 | 0} MiB` }));
+        rows.push(row(c, 'server peak RSS', 'MiB', f('rssMiB'), { note: `Sidereal: ${idleRss.toFixed(0)} MiB before any fetch (bodies go out by sendfile from the page cache: no file is held in the daemon)` }));
       }
     }
     const [curlV, nginxV] = await Promise.all([
@@ -329,7 +329,7 @@ export async function run(opts: { quick?: boolean } & DevOptions = {}): Promise<
       `Files: kernel ${realKernel ? REAL_KERNEL : 'random bytes'} (${mb(sizes[0])} MB), initrd ${mb(sizes[1])} MB of random bytes, in one directory served by every server (page cache warm); every client fetches both: ${mb(sizes[0] + sizes[1])} MB per client.`,
       `Transport: veth pair between two namespaces (MTU 1500), servers in one, clients in the other. Runs alternate between the servers (order reversed every other run) after one untimed round of ${opts.quick ? 2 : 8} clients each: ${runs} run(s) per server at ${levels.filter((l) => l > 1).join(', ')} clients, ${opts.runs ?? (opts.quick ? 1 : 15)} with 1 client (a run is ~0.1 s).`,
       'Client: one curl process per node, kernel then initrd on one kept-alive connection (as iPXE), all forked at once by one bash script. Time to last client done = first fork to last exit (the script\'s clock); with 1 client, curl\'s own time for its two transfers (no process start in it). Aggregate = bytes of all clients / that time, 10^6 bytes/s.',
-      'Sidereal: `sidereal serve` (DHCP, TFTP and API off, log level info: one line per fetch), GET /files/<name>, files up to 256 MiB served from memory (read once, revalidated by fstat per request). nginx: sendfile on, tcp_nopush on, access_log on; `nginx` = worker_processes auto (2 on this machine), the target reference; `nginx-1w` = one worker, for reference only (Sidereal sends from one thread).',
+      'Sidereal: `sidereal serve` (DHCP, TFTP and API off, log level info: one line per fetch), GET /files/<name>: headers from Node, the body by sendfile from the page cache on 2 native threads (`http.threads`). nginx: sendfile on, tcp_nopush on, access_log on; `nginx` = worker_processes auto (2 on this machine), the target reference; `nginx-1w` = one worker, for reference only.',
       'Server CPU: utime+stime from /proc over the run (nginx master + workers). Run-queue wait: /proc/PID/schedstat, time runnable but not running. Client CPU: `times` of the script (all curls). RSS: VmRSS sampled every 50 ms, peak per run (nginx: master + workers summed). Machine CPU busy: /proc/stat, every process of this shared machine (other work included).',
       `Versions: ${curlV}; ${nginxV}; node ${process.version}.`,
     );

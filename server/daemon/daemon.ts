@@ -167,7 +167,7 @@ export async function startDaemon(config: SiderealConfig, logger: Logger, option
         checkBooted: nodes.checkReport,
         recordBooted: nodes.recordBooted,
         recordAlive: nodes.recordAlive,
-        fileCacheBytes: config.http.fileCacheMiB * 1024 * 1024,
+        sendfileThreads: config.http.threads,
         maxConnections: config.http.maxConnections,
       };
       const app = buildHttpApp(ctx);

@@ -5,7 +5,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from '../log.js';
 import type { ServedFile } from '../boot/types.js';
-import { fileCacheOptions, registerFilesRoute } from './files-route.js';
+import { registerFilesRoute } from './files-route.js';
 import { registerIpxeRoute } from './ipxe-route.js';
 import { registerBootedRoute, type BootedReport } from './booted-route.js';
 
@@ -23,8 +23,8 @@ export interface BootContext {
   recordBooted(mac: string, report: BootedReport): void;
   /** A running node's heartbeat: the tree it has mounted, and whether it can still read it. */
   recordAlive(mac: string, report: BootedReport): void;
-  /** Memory for boot files served from RAM (files-route.ts); absent: the default. */
-  fileCacheBytes?: number;
+  /** Threads sending file bodies with sendfile (files-route.ts); absent: the default. */
+  sendfileThreads?: number;
   /**
    * Connections open at once (each holds a descriptor, and a file's while it streams); beyond,
    * new ones are closed as they come, with a warning a minute at most. Absent: no cap.
@@ -37,7 +37,7 @@ const DROP_WARNING_EVERY_MS = 60_000;
 export function buildHttpApp(ctx: BootContext): FastifyInstance {
   const app = Fastify({ logger: false });
   registerIpxeRoute(app, ctx);
-  registerFilesRoute(app, ctx, ctx.fileCacheBytes === undefined ? undefined : fileCacheOptions(ctx.fileCacheBytes));
+  registerFilesRoute(app, ctx, ctx.sendfileThreads);
   registerBootedRoute(app, ctx);
   app.get('/healthz', async () => ({ ok: true }));
   if (ctx.maxConnections) {

@@ -25,11 +25,19 @@ describe('config', () => {
     expect(c.tftp.port).toBe(69);
     expect(c.tftp.maxBlksize).toBeUndefined(); // derived from the interface MTU by the TFTP server
     expect(c.http.publicUrl).toBe('http://10.77.0.1:8080');
-    expect(c.http.fileCacheMiB).toBe(512);
+    expect(c.http.threads).toBe(2);
     expect(c.nfs.server).toBe('10.77.0.1');
     expect(c.boot.files.efi64).toBe('efi64/syslinux.efi');
     expect(c.boot.defaults.bootMode).toBe('root');
     expect(c.dhcp.rogueCheckInterval).toBe(300);
+  });
+
+  it('takes http.threads, and still accepts http.fileCacheMiB (ignored since bodies go out by sendfile)', () => {
+    const doc: any = baseConfigDoc('/tmp/x');
+    doc.http = { ...doc.http, threads: 4, fileCacheMiB: 512 };
+    const c = validateConfig(doc);
+    expect(c.http.threads).toBe(4);
+    expect(c.http).not.toHaveProperty('fileCacheMiB');
   });
 
   it.each([
@@ -38,7 +46,7 @@ describe('config', () => {
     ['dhcp.subnet', (d: any) => { d.dhcp.subnet = '10.77.0.0'; }, /not an IPv4 network/],
     ['dhcp.subnet', (d: any) => { d.dhcp.subnet = '10.78.0.0/24'; }, /does not contain serverAddress/],
     ['dhcp.pool.start', (d: any) => { d.dhcp.pool.start = '10.78.0.5'; }, /outside/],
-    ['http.fileCacheMiB', (d: any) => { d.http = { fileCacheMiB: -1 }; }, /-1/],
+    ['http.threads', (d: any) => { d.http = { threads: 0 }; }, /0/],
     ['dhcp.pool', (d: any) => { d.dhcp.pool = { start: '10.77.0.150', end: '10.77.0.100' }; }, /after end/],
     ['dhcp.pool', (d: any) => { d.dhcp.pool = { start: '10.77.0.1', end: '10.77.0.10' }; }, /contains serverAddress/],
     ['dhcp.leaseTime', (d: any) => { d.dhcp.leaseTime = 'forever'; }, /duration/],
