@@ -5,11 +5,11 @@
  * pxelinux over TFTP, half boot iPXE and fetch over HTTP (which half a node
  * is in is the server's answer: its group's loader in Sidereal, a tag in
  * dnsmasq). Measured against Sidereal and against dnsmasq (+ nginx for the
- * HTTP half), storms alternating, with the same client process.
+ * HTTP half), storms alternating, with the same client processes.
  *
  *   node dist/bench/storm.js [--quick] [--nodes N] [--runs N] [--kernel-mib N] [--initrd-mib N]
  *   (default files: the lab's real kernel, 7.9 MiB, and its marker initrd, 1.0 MiB; N MiB: random bytes instead)
- *                            [--server sidereal|reference|both]
+ *                            [--server sidereal|reference|both] [--client-procs N (default 2)]
  *
  * Layout: a server namespace and a client namespace joined by a veth; the
  * client side holds every node's reserved address. DHCP is broadcast with the
@@ -40,10 +40,37 @@ export interface StormOptions {
   /** Kernel: a random file of this many MiB; default (or 0) the lab's real kernel (7.9 MiB). */
   kernelMiB?: number;
   servers?: Array<'sidereal' | 'reference'>;
+  /** Client processes the nodes are dealt to (default 2: one is a core's worth of Node, and ran at 100% of it). */
+  clientProcs?: number;
   log?: (m: string) => void;
 }
 
+/** The storm's nodes dealt to `procs` client processes by pairs, so each gets TFTP (even) and HTTP (odd) nodes alike. */
+export function dealNodes<T>(nodes: T[], procs: number): T[][] {
+  const out: T[][] = Array.from({ length: procs }, () => []);
+  nodes.forEach((n, i) => out[Math.floor(i / 2) % procs]!.push(n));
+  return out;
+}
+
+/** One storm's result from the results of its client processes. */
+export function mergeClientResults(parts: StormClientResult[]): StormClientResult {
+  const bySecond: number[] = [];
+  for (const p of parts) p.retransmitsBySecond.forEach((x, i) => { bySecond[i] = (bySecond[i] ?? 0) + x; });
+  return {
+    nodes: parts.flatMap((p) => p.nodes),
+    lastMs: Math.max(...parts.map((p) => p.lastMs)),
+    cpuMs: { user: parts.reduce((a, p) => a + p.cpuMs.user, 0), system: parts.reduce((a, p) => a + p.cpuMs.system, 0) },
+    retransmitsBySecond: Array.from(bySecond, (x) => x ?? 0),
+  };
+}
+
 type ServerName = 'sidereal' | 'reference';
+
+/** Nodes power on evenly over this long. */
+const SPREAD_MS = 1000;
+/** The client processes' start, then their storm's limit (a node still running then fails). */
+const CLIENT_START_MS = 3000;
+const CLIENT_DEADLINE_MS = 240_000;
 
 interface StormRun {
   server: ServerName;
@@ -157,6 +184,8 @@ export async function runStorm(o: StormOptions = {}): Promise<{ runs: StormRun[]
   const initrdMiB = o.initrdMiB ?? 0;
   const kernelMiB = o.kernelMiB ?? 0;
   const servers = o.servers ?? ['sidereal', 'reference'];
+  const clientProcs = o.clientProcs ?? 2;
+  if (!Number.isInteger(clientProcs) || clientProcs < 1) throw new Error(`--client-procs must be a whole number >= 1, got ${clientProcs}`);
   if (nNodes > 1000) throw new Error('at most 1000 nodes (addresses 10.78.1-4.x)');
   const lab = await prepareLabAssets(defaultCacheDir());
   const work = await mkdtemp(path.join(tmpdir(), 'sidereal-storm-'));
@@ -185,20 +214,21 @@ export async function runStorm(o: StormOptions = {}): Promise<{ runs: StormRun[]
     const hosts: StormHost[] = Array.from({ length: nNodes }, (_, i) => ({
       mac: nodeMac(i), ip: nodeAddr(i), hostname: `node${String(i + 1).padStart(3, '0')}`, http: i % 2 === 1,
     }));
-    const nodes: StormNode[] = hosts.map((h, i) => ({ mac: h.mac, ip: h.ip, uuid: randomUuid(i), arch: 0 }));
+    // Powered on evenly over SPREAD_MS, whichever client process boots them.
+    const step = nNodes > 1 ? SPREAD_MS / (nNodes - 1) : 0;
+    const nodes: StormNode[] = hosts.map((h, i) => ({ mac: h.mac, ip: h.ip, uuid: randomUuid(i), arch: 0, atMs: Math.round(i * step) }));
     const refOpts = { tftpMax: 2 * nNodes + 100, leaseMax: 2 * nNodes + 100, nginxWorkers: 'auto' };
     const kernelSize = await fileSize(assets.kernel);
     const initrdSize = await fileSize(assets.initrd);
     log(`storm: ${nNodes} nodes, kernel ${(kernelSize / 2 ** 20).toFixed(1)} MiB, initrd ${(initrdSize / 2 ** 20).toFixed(1)} MiB, ${runs} run(s) per server`);
     const sid = servers.includes('sidereal') ? await prepareSidereal(path.join(work, 'sidereal'), net, assets, hosts) : undefined;
     const ref = servers.includes('reference') ? await prepareReference(path.join(work, 'reference'), net, assets, hosts, refOpts) : undefined;
-    const clientCfg: StormClientConfig = {
-      server: SERVER_IP, httpPort: net.httpPort, nodes, spreadMs: 1000, deadlineMs: 240_000,
+    const clientCfg = (share: StormNode[]): StormClientConfig => ({
+      server: SERVER_IP, httpPort: net.httpPort, nodes: share, startAtMs: 0, deadlineMs: CLIENT_DEADLINE_MS,
       pxeDhcpSchedule: [4, 8, 16, 32], ipxeDhcpSchedule: [1, 2, 4, 8, 16],
       tftpSchedule: [1000, 2000, 4000, 8000, 8000, 8000], httpTimeoutMs: 180_000,
-    };
-    const cfgFile = path.join(work, 'client.json');
-    await writeFile(cfgFile, JSON.stringify(clientCfg));
+    });
+    const shares = dealNodes(nodes, clientProcs);
     const clientJs = new URL('./lib/storm-client.js', import.meta.url).pathname;
 
     for (let run = 1; run <= runs; run++) {
@@ -216,12 +246,20 @@ export async function runStorm(o: StormOptions = {}): Promise<{ runs: StormRun[]
           const cpu0 = cpuSeconds(pids());
           drops0 = [await udpRcvbufErrors(srvNs), await udpRcvbufErrors(cliNs)];
           const sampler = sampleRss(pids(), 100, 300_000);
-          const r = await nsExec(cliNs, process.execPath, [clientJs, cfgFile], { reject: false, timeout: clientCfg.deadlineMs + 60_000 });
+          // Every client process starts the storm on one instant, once all have started and opened their sockets.
+          const startAtMs = Date.now() + CLIENT_START_MS;
+          const files = await Promise.all(shares.map(async (share, k) => {
+            const f = path.join(logDir, `client-${k}.json`);
+            await writeFile(f, JSON.stringify({ ...clientCfg(share), startAtMs }));
+            return f;
+          }));
+          const rs = await Promise.all(files.map((f) => nsExec(cliNs, process.execPath, [clientJs, f], { reject: false, timeout: CLIENT_START_MS + CLIENT_DEADLINE_MS + 60_000 })));
           rss = sampler.stop();
           drops1 = [await udpRcvbufErrors(srvNs), await udpRcvbufErrors(cliNs)];
           cpu = cpuSeconds(pids()) - cpu0;
-          if (r.exitCode !== 0) throw new Error(`storm client failed (exit ${r.exitCode}): ${String(r.stderr).slice(-2000)}`);
-          res = JSON.parse(String(r.stdout).trim().split('\n').pop()!) as StormClientResult;
+          const bad = rs.find((r) => r.exitCode !== 0);
+          if (bad) throw new Error(`storm client failed (exit ${bad.exitCode}): ${String(bad.stderr).slice(-2000)}`);
+          res = mergeClientResults(rs.map((r) => JSON.parse(String(r.stdout).trim().split('\n').pop()!) as StormClientResult));
         } finally {
           await started.stop();
         }
@@ -239,7 +277,7 @@ export async function runStorm(o: StormOptions = {}): Promise<{ runs: StormRun[]
       }
     }
     const notes = [
-      `${nNodes} simulated BIOS PXE nodes (option 93 = 0, 94, 97 UUID, 60 PXEClient), started evenly over 1 s, in one client process (Node) in a client namespace joined to the server namespace by a veth; every node's reserved address is on the client side of the veth.`,
+      `${nNodes} simulated BIOS PXE nodes (option 93 = 0, 94, 97 UUID, 60 PXEClient), started evenly over 1 s, dealt by pairs to ${clientProcs} client processes (Node; they start the storm on one instant) in a client namespace joined to the server namespace by a veth; every node's reserved address is on the client side of the veth.`,
       'DHCP: broadcast with the broadcast flag set, one shared socket on port 68 demultiplexed by xid (no relay); PXE ROM retransmits at 4, 8, 16, 32 s, iPXE at 1, 2, 4, 8, 16 s.',
       `TFTP half (even nodes, pxelinux): pxelinux.0 (blksize 1456 + tsize, as the ROM), ldlinux.c32, pxelinux.cfg/<uuid> (not found), pxelinux.cfg/01-<mac>, kernel, initrd: lock-step, blksize 1408 + tsize, ACK timeouts 1, 2, 4, 8, 8, 8 s.`,
       'HTTP half (odd nodes, iPXE): undionly.kpxe over TFTP, a second DHCP as iPXE (77 iPXE, 175), the per-MAC script over HTTP, kernel and initrd over HTTP (a connection per file, as iPXE).',
@@ -249,7 +287,7 @@ export async function runStorm(o: StormOptions = {}): Promise<{ runs: StormRun[]
       `Reference: dnsmasq ${'(DHCP + TFTP)'} with --tftp-max=${refOpts.tftpMax} (its default is 50, too few for a storm), --dhcp-lease-max=${refOpts.leaseMax}, a dhcp-host per node, per-MAC menus in pxelinux.cfg/ on disk, per-node iPXE script URLs (dhcp-boot by host tag); nginx 1.22 (worker_processes ${refOpts.nginxWorkers}, sendfile) serves the scripts and /files/ for the HTTP half.`,
       'Sidereal: `sidereal serve` with the nodes imported from a CSV (machine import), a pxelinux group and an ipxe group; log level info (dnsmasq logs its default lines too). Each storm starts a fresh server process; storms alternate Sidereal / reference.',
       'Time to last node: from the first node\'s start until the last node has its initrd. Per-node time: its own start to its initrd. Server CPU: user+system seconds of the server processes over the storm (dnsmasq + nginx for the reference).',
-      'The 2 cores are shared by the servers, the client process and other jobs on this machine: the client itself costs CPU during the storm (client CPU in the raw figures).',
+      `The 2 cores are shared by the servers, the client processes and other jobs on this machine: the clients themselves cost CPU during the storm (client CPU in the raw figures). One client process ran at 100% of a core for the whole storm with either server, so it measured itself: hence ${clientProcs}.`,
     ];
     return { runs: results, notes };
   } finally {
@@ -322,6 +360,7 @@ function cliOptions(): StormOptions {
       'initrd-mib': { type: 'string' },
       'kernel-mib': { type: 'string' },
       server: { type: 'string', default: 'both' },
+      'client-procs': { type: 'string' },
     },
   });
   const num = (v: unknown) => (typeof v === 'string' ? Number(v) : undefined);
@@ -329,7 +368,7 @@ function cliOptions(): StormOptions {
   const onSignal = () => { void destroyAll().finally(() => process.exit(130)); };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  return { nodes: num(values.nodes), runs: num(values.runs), initrdMiB: num(values['initrd-mib']), kernelMiB: num(values['kernel-mib']), servers };
+  return { nodes: num(values.nodes), runs: num(values.runs), initrdMiB: num(values['initrd-mib']), kernelMiB: num(values['kernel-mib']), servers, clientProcs: num(values['client-procs']) };
 }
 
 if (isMain(import.meta.url)) await runStandalone(() => run({ quick: process.argv.includes('--quick'), ...cliOptions() }));

@@ -1,8 +1,9 @@
 /**
  * The boot storm's client process, run inside the client namespace
- * (`ip netns exec NS node dist/bench/lib/storm-client.js CONFIG.json`): N
- * simulated PXE nodes, started spread over `spreadMs`, each booting as its
- * DHCP answer says:
+ * (`ip netns exec NS node dist/bench/lib/storm-client.js CONFIG.json`): its
+ * share of the storm's simulated PXE nodes, each powered on at its `atMs`
+ * after the storm's start (`startAtMs`, shared by every client process of the
+ * storm), each booting as its DHCP answer says:
  *
  *  - bootfile pxelinux.0: the PXE ROM's TFTP of pxelinux.0, pxelinux's
  *    ldlinux.c32, its config probe (UUID, 01-MAC, hex IP..., default) until
@@ -26,13 +27,16 @@ export interface StormNode {
   ip: string;
   uuid: string;
   arch: number;
+  /** When it powers on, ms from the storm's start (its place in the whole storm's spread). */
+  atMs: number;
 }
 
 export interface StormClientConfig {
   server: string;
   httpPort: number;
   nodes: StormNode[];
-  spreadMs: number;
+  /** The storm's start, epoch ms: every client process of one storm starts on it. */
+  startAtMs: number;
   /** Give up on the whole storm after this long (every node still running fails). */
   deadlineMs: number;
   /** DHCP retransmit schedule of the PXE ROM, seconds (PXE 2.1: 4, 8, 16, 32). */
@@ -94,8 +98,10 @@ async function main(): Promise<void> {
   const cfg = JSON.parse(readFileSync(process.argv[2]!, 'utf8')) as StormClientConfig;
   if (cfg.nodes.length > 0) await waitForTcp(cfg.server, cfg.httpPort, cfg.nodes[0]!.ip, 15_000);
   const mux = await DhcpMux.open();
+  await new Promise((r) => setTimeout(r, Math.max(0, cfg.startAtMs - Date.now())));
   const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
+  // Times count from the storm's start, even for a process that came late to it.
+  const t0 = performance.now() - Math.max(0, Date.now() - cfg.startAtMs);
   const rel = () => performance.now() - t0;
   /** TFTP retransmissions per second of the storm. */
   const retransmitsBySecond: number[] = [];
@@ -170,7 +176,6 @@ async function main(): Promise<void> {
   const results: NodeResult[] = cfg.nodes.map((n) => ({
     mac: n.mac, via: '?', ok: false, start: 0, end: 0, phases: {}, phaseEnd: {}, dhcpRetransmits: 0, tftpRetransmits: 0, bytes: 0,
   }));
-  const step = cfg.nodes.length > 1 ? cfg.spreadMs / (cfg.nodes.length - 1) : 0;
   const runs = cfg.nodes.map((n, i) => new Promise<void>((resolve) => {
     setTimeout(() => {
       const r = results[i]!;
@@ -182,7 +187,7 @@ async function main(): Promise<void> {
         r.end = rel();
         resolve();
       });
-    }, Math.round(i * step));
+    }, Math.max(0, n.atMs - rel()));
   }));
   let deadline: NodeJS.Timeout | undefined;
   await Promise.race([

@@ -61,3 +61,24 @@ describe('bench targets table', () => {
     expect(md).toContain('| tftp | c | throughput, ms | 4.00 | — | — | <= 5 ms | yes |');
   });
 });
+
+describe('boot storm client processes', () => {
+  it('deals nodes by pairs, so every process gets TFTP (even) and HTTP (odd) nodes', async () => {
+    const { dealNodes } = await import('../../bench/storm.js');
+    expect(dealNodes([0, 1, 2, 3, 4, 5, 6, 7, 8], 2)).toEqual([[0, 1, 4, 5, 8], [2, 3, 6, 7]]);
+    expect(dealNodes([0, 1, 2], 1)).toEqual([[0, 1, 2]]);
+  });
+
+  it('merges their results: every node, the last end, CPU and retransmits summed', async () => {
+    const { mergeClientResults } = await import('../../bench/storm.js');
+    const node = (mac: string, end: number) => ({ mac, via: 'tftp' as const, ok: true, start: 0, end, phases: {}, phaseEnd: {}, dhcpRetransmits: 0, tftpRetransmits: 0, bytes: 1 });
+    const m = mergeClientResults([
+      { nodes: [node('a', 10)], lastMs: 10, cpuMs: { user: 1, system: 2 }, retransmitsBySecond: [1, 0, 3] },
+      { nodes: [node('b', 30), node('c', 5)], lastMs: 30, cpuMs: { user: 4, system: 8 }, retransmitsBySecond: [0, 2] },
+    ]);
+    expect(m.nodes.map((n) => n.mac)).toEqual(['a', 'b', 'c']);
+    expect(m.lastMs).toBe(30);
+    expect(m.cpuMs).toEqual({ user: 5, system: 10 });
+    expect(m.retransmitsBySecond).toEqual([1, 2, 3]);
+  });
+});
