@@ -1,6 +1,7 @@
 /**
- * Open files: every TFTP transfer holds a socket and its file, every HTTP connection a socket and,
- * while it streams, a file. The caps (tftp.maxSessions, http.maxConnections) bound that; this
+ * Open files: every TFTP transfer holds a socket and its file; every HTTP connection a socket and,
+ * while a body is sent, the file and the sendfile pump's duplicates of both (server/http/sendfile.ts).
+ * The caps (tftp.maxSessions, http.maxConnections) bound that; this
  * checks at start that the process may open as many (RLIMIT_NOFILE; Node raises its soft limit
  * to the hard one), so a storm meets the caps, not EMFILE in the middle of a transfer.
  */
@@ -12,7 +13,7 @@ const BASE_DESCRIPTORS = 256;
 
 export function descriptorsNeeded(config: SiderealConfig): number {
   const tftp = config.tftp.enabled ? 2 * config.tftp.maxSessions : 0;
-  return tftp + 2 * config.http.maxConnections + BASE_DESCRIPTORS;
+  return tftp + 4 * config.http.maxConnections + BASE_DESCRIPTORS;
 }
 
 /** The soft limit on open files of this process, from /proc/self/limits (undefined: unknown or unlimited). */
@@ -30,5 +31,5 @@ export function openFilesProblem(config: SiderealConfig, limit: number | undefin
   const need = descriptorsNeeded(config);
   if (limit === undefined || limit >= need) return null;
   return `the caps allow ${need} open files (tftp.maxSessions ${config.tftp.maxSessions} and http.maxConnections ${config.http.maxConnections}, ` +
-    `two each, and ${BASE_DESCRIPTORS} more) but this process may open ${limit}: raise LimitNOFILE (ulimit -n) or lower the caps`;
+    `two per TFTP session, four per HTTP connection, and ${BASE_DESCRIPTORS} more) but this process may open ${limit}: raise LimitNOFILE (ulimit -n) or lower the caps`;
 }

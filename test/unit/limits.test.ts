@@ -8,11 +8,11 @@ let f: Fixture | undefined;
 afterEach(() => f?.cleanup());
 
 describe('open files', () => {
-  it('counts two descriptors per TFTP session and HTTP connection, and warns naming the caps when the limit is lower', () => {
+  it('counts two descriptors per TFTP session and four per HTTP connection, and warns naming the caps when the limit is lower', () => {
     f = makeFixture();
-    expect(descriptorsNeeded(f.config)).toBe(2 * 1024 + 2 * 1024 + 256);
+    expect(descriptorsNeeded(f.config)).toBe(2 * 1024 + 4 * 1024 + 256);
     const problem = openFilesProblem(f.config, 1024);
-    expect(problem).toMatch(/allow 4352 open files \(tftp\.maxSessions 1024 and http\.maxConnections 1024/);
+    expect(problem).toMatch(/allow 6400 open files \(tftp\.maxSessions 1024 and http\.maxConnections 1024/);
     expect(problem).toMatch(/may open 1024: raise LimitNOFILE/);
     expect(openFilesProblem(f.config, 16384)).toBeNull();
     expect(openFilesProblem(f.config, undefined)).toBeNull();
