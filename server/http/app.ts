@@ -26,7 +26,7 @@ export interface BootContext {
   /** Threads sending file bodies with sendfile (files-route.ts); absent: the default. */
   sendfileThreads?: number;
   /**
-   * Connections open at once (each holds a descriptor, and a file's while it streams); beyond,
+   * Connections open at once (each holds descriptors: server/daemon/limits.ts counts them); beyond,
    * new ones are closed as they come, with a warning a minute at most. Absent: no cap.
    */
   maxConnections?: number;
