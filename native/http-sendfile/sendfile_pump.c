@@ -1,6 +1,6 @@
 /*
- * The body of an HTTP boot file response, sent with sendfile(2) from one
- * native thread: the JS side (server/http/sendfile.ts) parses the request,
+ * The body of an HTTP boot file response, sent with sendfile(2) from a
+ * native thread (`http.threads` of them, each a pump): the JS side (server/http/sendfile.ts) parses the request,
  * asks the boot decision, opens the file and writes the headers through
  * Node's HTTP server; this moves the file's bytes from the page cache to the
  * client's TCP socket and reports how it ended.
