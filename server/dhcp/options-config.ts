@@ -41,8 +41,6 @@ export interface DhcpServerOptions {
   offerTtlMs?: number;
   /** OFFERs held at once (default 4096): beyond, unregistered MACs get none until some expire or are taken. */
   maxPendingOffers?: number;
-  /** Override for the native helper's path (tests, packaging). */
-  nativeHelperPath?: string;
   /** Counts each message as its log line is written (e.g. `createSiderealMetrics(...).dhcp`). */
   metrics?: DhcpMetricsHook;
   /** Packets per second one client MAC may send (burst as many); beyond, dropped. Default 10; 0: no limit. */
@@ -58,4 +56,4 @@ export interface DhcpMetricsHook {
 }
 
 /** What the pure handler needs: everything but the socket and logger. */
-export type DhcpHandlerOptions = Omit<DhcpServerOptions, 'interface' | 'address' | 'port' | 'logger' | 'nativeHelperPath' | 'metrics' | 'maxPacketsPerMac' | 'ignoreMacs'>;
+export type DhcpHandlerOptions = Omit<DhcpServerOptions, 'interface' | 'address' | 'port' | 'logger' | 'metrics' | 'maxPacketsPerMac' | 'ignoreMacs'>;

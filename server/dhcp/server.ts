@@ -4,11 +4,8 @@
  * every datagram is handled inside try/catch.
  */
 import dgram from 'node:dgram';
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { DhcpHandler } from './handler.js';
+import { loadAddon } from '../native-addon.js';
 import { ZERO } from '../net/ipv4.js';
 import type { DhcpServerOptions } from './options-config.js';
 import { decodePacket, DhcpDecodeError, encodePacket } from './packet.js';
@@ -36,32 +33,14 @@ export interface DhcpServer {
 
 const RECV_BUFFER = 4 << 20;
 
-const HELPER_REL = join('native', 'bindtodevice', 'build', 'Release', 'bindtodevice.node');
-
-/** Find the native helper from this module's directory upwards (works from server/ and dist/server/). */
-export function findNativeHelper(start = dirname(fileURLToPath(import.meta.url))): string | undefined {
-  let dir = start;
-  for (let i = 0; i < 6; i++) {
-    const candidate = join(dir, HELPER_REL);
-    if (existsSync(candidate)) return candidate;
-    const up = dirname(dir);
-    if (up === dir) break;
-    dir = up;
-  }
-  return undefined;
-}
-
 /**
  * A UDP socket bound to one interface (SO_BINDTODEVICE): Node's dgram cannot
  * tell which interface a broadcast came in on, so without this a server on
  * 0.0.0.0:67 answers every attached network.
  */
-export function boundSocketFd(ifname: string, address: string, port: number, helperPath?: string): number {
-  const path = helperPath ?? findNativeHelper();
-  if (!path) throw new Error(`native helper ${HELPER_REL} not built: run \`npm ci\` (or \`npm run install\`)`);
-  const require = createRequire(import.meta.url);
-  const helper = require(path) as { openBoundUdpSocket(ifname: string, address: string, port: number): number };
-  return helper.openBoundUdpSocket(ifname, address, port);
+export function boundSocketFd(ifname: string, address: string, port: number): number {
+  return loadAddon<{ openBoundUdpSocket(ifname: string, address: string, port: number): number }>('bindtodevice', 'bindtodevice')
+    .openBoundUdpSocket(ifname, address, port);
 }
 
 /**
@@ -91,7 +70,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     };
     if (opts.interface) {
       let fd: number;
-      try { fd = boundSocketFd(opts.interface, opts.address, opts.port, opts.nativeHelperPath); } catch (err) { reject(err); return; }
+      try { fd = boundSocketFd(opts.interface, opts.address, opts.port); } catch (err) { reject(err); return; }
       socket.bind({ fd }, done);
     } else {
       socket.bind({ address: opts.address, port: opts.port }, done);
