@@ -10,6 +10,7 @@ import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { loadAddon } from '../native-addon.js';
 import { DEFAULT_HTTP_THREADS } from '../config/config.js';
+import { PendingEnds, ThreadPool } from '../native-pool.js';
 
 /** How a send ended: every byte handed to the kernel, or why not. */
 export type SendOutcome = 'ok' | 'peer-closed' | 'stalled' | 'short' | 'error' | 'aborted' | 'closed';
@@ -35,6 +36,8 @@ interface Addon {
  */
 export const STALL_MS = 60_000;
 
+const EMPTY = Buffer.alloc(0);
+
 /** The descriptor under a plain TCP socket; undefined for anything else (app.inject's fake, TLS). */
 export function socketFd(socket: Socket | null | undefined): number | undefined {
   // Never under TLS: bytes sent past it would go out in the clear, into the TLS stream.
@@ -43,74 +46,64 @@ export function socketFd(socket: Socket | null | undefined): number | undefined 
   return typeof fd === 'number' && fd >= 0 ? fd : undefined;
 }
 
-/** One native thread: its sends, by the thread's own ids. */
-class PumpThread {
-  readonly handle: unknown;
-  readonly ends = new Map<number, (end: SendEnd) => void>();
+/** One native pump thread and its sends, by the thread's own ids. */
+class SendfileThread {
+  private readonly handle: unknown;
+  private readonly ends = new PendingEnds<SendEnd>();
 
-  constructor(readonly native: Addon) {
+  constructor(private readonly native: Addon) {
     this.handle = native.createPump((id, outcome, bytes, reason) => {
-      const cb = this.ends.get(id);
-      if (!cb) return;
-      this.ends.delete(id);
-      cb(reason === undefined ? { outcome: outcome as SendOutcome, bytes } : { outcome: outcome as SendOutcome, bytes, reason });
+      this.ends.deliver(id, reason === undefined ? { outcome: outcome as SendOutcome, bytes } : { outcome: outcome as SendOutcome, bytes, reason });
     });
+  }
+
+  get active(): number {
+    return this.ends.size;
+  }
+
+  start(socketFd: number, fileFd: number, offset: number, length: number, stallMs: number, onEnd: (end: SendEnd) => void): { id: number } {
+    const id = this.native.startSend(this.handle, socketFd, fileFd, offset, length, stallMs);
+    this.ends.add(id, onEnd);
+    return { id };
+  }
+
+  abort(id: number): void {
+    if (this.ends.has(id)) this.native.abortSend(this.handle, id);
+  }
+
+  close(): Promise<void> {
+    return this.ends.closeWith(() => this.native.closePump(this.handle));
   }
 }
 
 /**
- * `threads` pump threads: a send goes to the one with the fewest in flight
- * and stays there (with 100 clients on 2 cores one thread left a core idle:
- * bench/http.ts). Ids are the pool's own.
+ * `threads` pump threads (server/native-pool.ts): with 100 clients on 2 cores one thread left a
+ * core idle (bench/http.ts).
  */
-export class SendfilePump {
-  private readonly threads: PumpThread[];
-  private readonly where = new Map<number, { thread: PumpThread; id: number }>();
-  private nextId = 1;
+export class SendfilePump extends ThreadPool<SendfileThread> {
   private closed = false;
 
   constructor(threads = DEFAULT_HTTP_THREADS) {
-    if (!Number.isInteger(threads) || threads < 1) throw new Error(`threads must be a whole number >= 1, got ${threads}`);
     const native = loadAddon<Addon>('http-sendfile', 'http_sendfile');
-    this.threads = Array.from({ length: threads }, () => new PumpThread(native));
-  }
-
-  /** Sends in flight. */
-  get active(): number {
-    return this.where.size;
+    super(threads, () => new SendfileThread(native));
   }
 
   /** Send `length` bytes of `fileFd` from `offset` to `socketFd` (both dup'ed: close your file when this returns). */
   start(socketFd: number, fileFd: number, offset: number, length: number, stallMs: number, onEnd: (end: SendEnd) => void): number {
     if (this.closed) throw new Error('the sendfile pump is closed');
-    let t = this.threads[0]!;
-    for (const c of this.threads) if (c.ends.size < t.ends.size) t = c;
-    const nativeId = t.native.startSend(t.handle, socketFd, fileFd, offset, length, stallMs);
-    const id = this.nextId++;
-    this.where.set(id, { thread: t, id: nativeId });
-    t.ends.set(nativeId, (end) => {
-      this.where.delete(id);
-      onEnd(end);
-    });
-    return id;
+    return this.place((t, ended) => t.start(socketFd, fileFd, offset, length, stallMs, (end) => { ended(); onEnd(end); })).id;
   }
 
   abort(id: number): void {
-    const w = this.where.get(id);
-    if (!this.closed && w) w.thread.native.abortSend(w.thread.handle, w.id);
+    const w = this.find(id);
+    if (!this.closed && w) w.thread.abort(w.id);
   }
 
   /** End every send (outcome closed) and stop the threads; resolves once their ends are delivered. */
-  async close(): Promise<void> {
+  override async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await Promise.all(this.threads.map(async (t) => {
-      const pending = [...t.ends.entries()].map(([id, cb]) => new Promise<void>((resolve) => {
-        t.ends.set(id, (end) => { cb(end); resolve(); });
-      }));
-      t.native.closePump(t.handle);
-      await Promise.all(pending);
-    }));
+    await super.close();
   }
 }
 
@@ -186,6 +179,6 @@ export function sendfileResponse(pump: SendfilePump, res: ServerResponse, fileFd
       }
       socket.on('close', onClose);
     };
-    socket.write(Buffer.alloc(0), afterHeaders);
+    socket.write(EMPTY, afterHeaders);
   });
 }

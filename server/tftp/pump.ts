@@ -7,6 +7,7 @@
  * decision, open, option negotiation) in TypeScript.
  */
 import { loadAddon } from '../native-addon.js';
+import { PendingEnds, ThreadPool } from '../native-pool.js';
 import type { TransferOutcome } from './types.js';
 
 /** How a transfer ended, as the pump reports it. */
@@ -49,7 +50,7 @@ function load(): Addon {
 export class DataPump {
   private readonly native: Addon;
   private readonly handle: unknown;
-  private readonly ends = new Map<number, (end: PumpEnd) => void>();
+  private readonly ends = new PendingEnds<PumpEnd>();
   /** Why the server aborted a transfer, reported in its end instead of the pump's generic one. */
   private readonly abortReasons = new Map<number, string>();
   private closed = false;
@@ -57,15 +58,13 @@ export class DataPump {
   constructor() {
     this.native = load();
     this.handle = this.native.createPump((id, outcome, bytes, retransmits, malformed, reason) => {
-      const cb = this.ends.get(id);
-      if (!cb) return;
-      this.ends.delete(id);
+      if (!this.ends.has(id)) return;
       const end: PumpEnd = { outcome: outcome as TransferOutcome, bytes, retransmits, malformed };
       const why = this.abortReasons.get(id);
       this.abortReasons.delete(id);
       if (why !== undefined && outcome === 'closed') end.reason = why;
       else if (reason !== undefined) end.reason = reason;
-      cb(end);
+      this.ends.deliver(id, end);
     });
   }
 
@@ -97,7 +96,7 @@ export class DataPump {
       sndbuf: t.sndbuf,
       rcvbuf: t.rcvbuf,
     });
-    this.ends.set(r.id, onEnd);
+    this.ends.add(r.id, onEnd);
     return r;
   }
 
@@ -112,61 +111,25 @@ export class DataPump {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    const pending = [...this.ends.entries()].map(([id, cb]) => new Promise<void>((resolve) => {
-      this.ends.set(id, (end) => { cb(end); resolve(); });
-    }));
-    this.native.closePump(this.handle);
-    await Promise.all(pending);
+    await this.ends.closeWith(() => this.native.closePump(this.handle));
   }
 }
 
 /**
  * Several pump threads behind one DataPump interface: a storm of lock-step transfers is one
- * recv and one sendmsg per block each, and one thread is one CPU. A transfer goes to the
- * thread with the fewest in flight and stays there; ids are the pool's own.
+ * recv and one sendmsg per block each, and one thread is one CPU (server/native-pool.ts).
  */
-export class DataPumps {
-  private readonly pumps: DataPump[];
-  private readonly where = new Map<number, { pump: DataPump; id: number }>();
-  private ids = 1;
-
+export class DataPumps extends ThreadPool<DataPump> {
   constructor(threads: number) {
-    if (!Number.isInteger(threads) || threads < 1) throw new Error(`threads must be a whole number >= 1, got ${threads}`);
-    this.pumps = Array.from({ length: threads }, () => new DataPump());
-  }
-
-  get threads(): number {
-    return this.pumps.length;
-  }
-
-  /** Transfers in flight, over every thread. */
-  get active(): number {
-    return this.where.size;
-  }
-
-  /** Transfers in flight per thread (for tests and the bench). */
-  perThread(): number[] {
-    return this.pumps.map((p) => p.active);
+    super(threads, () => new DataPump());
   }
 
   start(t: PumpTransfer, onEnd: (end: PumpEnd) => void): { id: number; port: number } {
-    let pump = this.pumps[0]!;
-    for (const p of this.pumps) if (p.active < pump.active) pump = p;
-    const id = this.ids++;
-    const r = pump.start(t, (end) => {
-      this.where.delete(id);
-      onEnd(end);
-    });
-    this.where.set(id, { pump, id: r.id });
-    return { id, port: r.port };
+    return this.place((pump, ended) => pump.start(t, (end) => { ended(); onEnd(end); }));
   }
 
   abort(id: number, reason: string): void {
-    const w = this.where.get(id);
-    if (w) w.pump.abort(w.id, reason);
-  }
-
-  async close(): Promise<void> {
-    await Promise.all(this.pumps.map((p) => p.close()));
+    const w = this.find(id);
+    if (w) w.thread.abort(w.id, reason);
   }
 }
