@@ -223,8 +223,8 @@ export async function runStorm(o: StormOptions = {}): Promise<{ runs: StormRun[]
     log(`storm: ${nNodes} nodes, kernel ${(kernelSize / 2 ** 20).toFixed(1)} MiB, initrd ${(initrdSize / 2 ** 20).toFixed(1)} MiB, ${runs} run(s) per server`);
     const sid = servers.includes('sidereal') ? await prepareSidereal(path.join(work, 'sidereal'), net, assets, hosts) : undefined;
     const ref = servers.includes('reference') ? await prepareReference(path.join(work, 'reference'), net, assets, hosts, refOpts) : undefined;
-    const clientCfg = (share: StormNode[]): StormClientConfig => ({
-      server: SERVER_IP, httpPort: net.httpPort, nodes: share, startAtMs: 0, deadlineMs: CLIENT_DEADLINE_MS,
+    const clientCfg = (share: StormNode[], startAtMs: number): StormClientConfig => ({
+      server: SERVER_IP, httpPort: net.httpPort, nodes: share, startAtMs, deadlineMs: CLIENT_DEADLINE_MS,
       pxeDhcpSchedule: [4, 8, 16, 32], ipxeDhcpSchedule: [1, 2, 4, 8, 16],
       tftpSchedule: [1000, 2000, 4000, 8000, 8000, 8000], httpTimeoutMs: 180_000,
     });
@@ -250,7 +250,7 @@ export async function runStorm(o: StormOptions = {}): Promise<{ runs: StormRun[]
           const startAtMs = Date.now() + CLIENT_START_MS;
           const files = await Promise.all(shares.map(async (share, k) => {
             const f = path.join(logDir, `client-${k}.json`);
-            await writeFile(f, JSON.stringify({ ...clientCfg(share), startAtMs }));
+            await writeFile(f, JSON.stringify(clientCfg(share, startAtMs)));
             return f;
           }));
           const rs = await Promise.all(files.map((f) => nsExec(cliNs, process.execPath, [clientJs, f], { reject: false, timeout: CLIENT_START_MS + CLIENT_DEADLINE_MS + 60_000 })));
