@@ -3,7 +3,7 @@
  * raw options of a decoded packet. Options stay raw in the packet so unknown
  * ones round-trip; only what the server reads is interpreted here.
  */
-import { readIp } from '../net/ipv4.js';
+import { readIp, toInt } from '../net/ipv4.js';
 import type { DhcpOption, DhcpPacket } from './packet.js';
 
 export type OptionType =
@@ -178,9 +178,14 @@ export function isIpxe(p: DhcpPacket): boolean {
   return userClasses(p).includes('iPXE') || hasOption(p, OPT.etherboot);
 }
 
+const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'));
+
 /** Normalised MAC `aa:bb:cc:dd:ee:ff` from chaddr/hlen. */
 export function macOf(p: DhcpPacket): string {
-  return [...p.chaddr.subarray(0, Math.min(p.hlen, 16))].map((x) => x.toString(16).padStart(2, '0')).join(':');
+  const n = Math.min(p.hlen, 16, p.chaddr.length);
+  let out = n > 0 ? HEX[p.chaddr[0]!]! : '';
+  for (let i = 1; i < n; i++) out += ':' + HEX[p.chaddr[i]!]!;
+  return out;
 }
 
 // Encoders for reply options.
@@ -190,5 +195,7 @@ export function optU16(code: number, v: number): DhcpOption { const b = Buffer.a
 export function optU32(code: number, v: number): DhcpOption { const b = Buffer.alloc(4); b.writeUInt32BE(v >>> 0); return opt(code, b); }
 export function optString(code: number, s: string): DhcpOption { return opt(code, Buffer.from(s, 'latin1')); }
 export function optIps(code: number, ips: string[]): DhcpOption {
-  return opt(code, Buffer.concat(ips.map((ip) => Buffer.from(ip.split('.').map(Number)))));
+  const data = Buffer.allocUnsafe(4 * ips.length);
+  ips.forEach((ip, i) => data.writeUInt32BE(toInt(ip), 4 * i));
+  return opt(code, data);
 }

@@ -6,7 +6,7 @@
  * and repeated ones (RFC 3396 long options) are preserved as sent.
  */
 import { lengthProblem, OPTIONS_BY_CODE } from './options.js';
-import { parseIpv4, readIp } from '../net/ipv4.js';
+import { readIp, toInt } from '../net/ipv4.js';
 
 export interface DhcpOption { code: number; data: Buffer }
 
@@ -131,9 +131,9 @@ export function decodePacket(buf: Buffer): DhcpPacket {
 }
 
 function writeIp(buf: Buffer, off: number, ip: string, field: string): void {
-  let o: number[];
-  try { o = parseIpv4(ip); } catch { throw new DhcpEncodeError(field, `not an IPv4 address: ${JSON.stringify(ip)}`); }
-  buf.set(o, off);
+  let n: number;
+  try { n = toInt(ip); } catch { throw new DhcpEncodeError(field, `not an IPv4 address: ${JSON.stringify(ip)}`); }
+  buf.writeUInt32BE(n, off);
 }
 
 function u(field: string, v: number, max: number): number {
@@ -141,22 +141,21 @@ function u(field: string, v: number, max: number): number {
   return v;
 }
 
-/** Encode; options longer than 255 bytes are split into consecutive instances (RFC 3396). */
+/**
+ * Encode; options longer than 255 bytes are split into consecutive instances
+ * (RFC 3396). Written straight into one buffer: a reply is encoded per packet.
+ */
 export function encodePacket(p: DhcpPacket): Buffer {
-  const optBytes: Buffer[] = [];
   for (const o of p.options) {
-    u(`option ${o.code}`, o.code, 254);
+    if (!Number.isInteger(o.code) || o.code < 0 || o.code > 254) u(`option ${o.code}`, o.code, 254);
     if (o.code === 0) throw new DhcpEncodeError('option 0', 'pad is not an option');
-    let rest = o.data;
-    do {
-      const chunk = rest.subarray(0, 255);
-      optBytes.push(Buffer.from([o.code, chunk.length]), chunk);
-      rest = rest.subarray(chunk.length);
-    } while (rest.length > 0);
   }
-  optBytes.push(Buffer.from([255]));
-  const opts = Buffer.concat(optBytes);
-  const buf = Buffer.alloc(Math.max(MIN_PACKET, OPTIONS_START + opts.length));
+  if (p.chaddr.length > 16) throw new DhcpEncodeError('chaddr', `at most 16 bytes, got ${p.chaddr.length}`);
+  // latin1: one byte per UTF-16 unit, so the string's length is its size.
+  // Both fields are NUL-terminated strings (RFC 2131 2): keep room for the NUL.
+  if (p.sname.length >= SNAME_LEN) throw new DhcpEncodeError('sname', `at most ${SNAME_LEN - 1} bytes, got ${p.sname.length}`);
+  if (p.file.length >= FILE_LEN) throw new DhcpEncodeError('file', `at most ${FILE_LEN - 1} bytes, got ${p.file.length}`);
+  const buf = Buffer.alloc(Math.max(MIN_PACKET, encodedLength(p)));
 
   buf[0] = u('op', p.op, 255);
   buf[1] = u('htype', p.htype, 255);
@@ -169,17 +168,23 @@ export function encodePacket(p: DhcpPacket): Buffer {
   writeIp(buf, 16, p.yiaddr, 'yiaddr');
   writeIp(buf, 20, p.siaddr, 'siaddr');
   writeIp(buf, 24, p.giaddr, 'giaddr');
-  if (p.chaddr.length > 16) throw new DhcpEncodeError('chaddr', `at most 16 bytes, got ${p.chaddr.length}`);
   p.chaddr.copy(buf, 28);
-  const sname = Buffer.from(p.sname, 'latin1');
-  const file = Buffer.from(p.file, 'latin1');
-  // Both fields are NUL-terminated strings (RFC 2131 2): keep room for the NUL.
-  if (sname.length >= SNAME_LEN) throw new DhcpEncodeError('sname', `at most ${SNAME_LEN - 1} bytes, got ${sname.length}`);
-  if (file.length >= FILE_LEN) throw new DhcpEncodeError('file', `at most ${FILE_LEN - 1} bytes, got ${file.length}`);
-  sname.copy(buf, SNAME_OFF);
-  file.copy(buf, FILE_OFF);
+  if (p.sname) buf.write(p.sname, SNAME_OFF, 'latin1');
+  if (p.file) buf.write(p.file, FILE_OFF, 'latin1');
   buf.writeUInt32BE(MAGIC_COOKIE, HEADER_LEN);
-  opts.copy(buf, OPTIONS_START);
+  let off = OPTIONS_START;
+  for (const o of p.options) {
+    let pos = 0;
+    do {
+      const n = Math.min(255, o.data.length - pos);
+      buf[off++] = o.code;
+      buf[off++] = n;
+      o.data.copy(buf, off, pos, pos + n);
+      off += n;
+      pos += n;
+    } while (pos < o.data.length);
+  }
+  buf[off] = 255;
   return buf;
 }
 

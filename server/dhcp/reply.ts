@@ -106,28 +106,62 @@ const ALWAYS = new Set<number>([
 /** Option 43 for PXE clients: sub-option 6 (discovery control), length 1, value 8; then End. */
 const PXE_USE_BOOTFILE = Buffer.from([6, 1, 8, 255]);
 
-function replyOptions(req: DhcpPacket, input: ReplyInput, cfg: ReplyConfig): DhcpOption[] {
-  const head: DhcpOption[] = [
-    optU8(OPT.messageType, input.type),
-    optIps(OPT.serverId, [cfg.serverId]),
-  ];
-  if (!input.inform) {
-    // RFC 2131 4.4.5: T1 = 0.5 and T2 = 0.875 of the lease.
-    head.push(optU32(OPT.leaseTime, cfg.leaseTime));
-    head.push(optU32(OPT.t1, Math.floor(cfg.leaseTime * 0.5)));
-    head.push(optU32(OPT.t2, Math.floor(cfg.leaseTime * 0.875)));
+/**
+ * Options fixed by the config (server id, lease times, DNS, domain) and by
+ * the served subnet (mask, router, broadcast): encoded once, shared by every
+ * reply (nothing writes into an option's bytes once built).
+ */
+interface FixedOptions { serverId: DhcpOption; lease: DhcpOption[]; dns?: DhcpOption; domain?: DhcpOption }
+const fixedByConfig = new WeakMap<ReplyConfig, FixedOptions>();
+const bySubnet = new WeakMap<ServedSubnet, { mask: DhcpOption; router?: DhcpOption; broadcast: DhcpOption }>();
+const MESSAGE_TYPES = new Map<number, DhcpOption>();
+
+function fixedOptions(cfg: ReplyConfig): FixedOptions {
+  let f = fixedByConfig.get(cfg);
+  if (!f) {
+    f = {
+      serverId: optIps(OPT.serverId, [cfg.serverId]),
+      // RFC 2131 4.4.5: T1 = 0.5 and T2 = 0.875 of the lease.
+      lease: [optU32(OPT.leaseTime, cfg.leaseTime), optU32(OPT.t1, Math.floor(cfg.leaseTime * 0.5)), optU32(OPT.t2, Math.floor(cfg.leaseTime * 0.875))],
+    };
+    if (cfg.dns && cfg.dns.length > 0) f.dns = optIps(OPT.dns, cfg.dns);
+    if (cfg.domain) f.domain = optString(OPT.domain, cfg.domain);
+    fixedByConfig.set(cfg, f);
   }
+  return f;
+}
+
+function subnetOptions(sub: ServedSubnet) {
+  let o = bySubnet.get(sub);
+  if (!o) {
+    o = { mask: optIps(OPT.subnetMask, [netmask(sub.subnet.prefix)]), broadcast: optIps(OPT.broadcast, [broadcast(sub.subnet)]) };
+    if (sub.router) o.router = optIps(OPT.router, [sub.router]);
+    bySubnet.set(sub, o);
+  }
+  return o;
+}
+
+function messageTypeOption(type: number): DhcpOption {
+  let o = MESSAGE_TYPES.get(type);
+  if (!o) MESSAGE_TYPES.set(type, (o = optU8(OPT.messageType, type)));
+  return o;
+}
+
+function replyOptions(req: DhcpPacket, input: ReplyInput, cfg: ReplyConfig): DhcpOption[] {
+  const fixed = fixedOptions(cfg);
+  const head: DhcpOption[] = [messageTypeOption(input.type), fixed.serverId];
+  if (!input.inform) head.push(...fixed.lease);
 
   const avail = new Map<number, DhcpOption>();
-  const sub = input.sub;
+  const sub = input.sub ? subnetOptions(input.sub) : undefined;
   if (sub) {
-    avail.set(OPT.subnetMask, optIps(OPT.subnetMask, [netmask(sub.subnet.prefix)]));
-    if (sub.router) avail.set(OPT.router, optIps(OPT.router, [sub.router]));
+    avail.set(OPT.subnetMask, sub.mask);
+    if (sub.router) avail.set(OPT.router, sub.router);
   }
-  if (cfg.dns && cfg.dns.length > 0) avail.set(OPT.dns, optIps(OPT.dns, cfg.dns));
+  if (fixed.dns) avail.set(OPT.dns, fixed.dns);
   if (input.hostname) avail.set(OPT.hostname, optString(OPT.hostname, input.hostname));
-  if (cfg.domain) avail.set(OPT.domain, optString(OPT.domain, cfg.domain));
-  if (sub) avail.set(OPT.broadcast, optIps(OPT.broadcast, [broadcast(sub.subnet)]));
+  if (fixed.domain) avail.set(OPT.domain, fixed.domain);
+  if (sub) avail.set(OPT.broadcast, sub.broadcast);
 
   const boot = input.boot;
   if (boot) {
