@@ -104,18 +104,18 @@ export class InventoryDhcpBackend implements DhcpBackend {
 
   /**
    * The server's group commit, once per event-loop turn. Staged leases are
-   * stored in one transaction (one fsync for the whole turn) that also
-   * carries the queued sightings: they ride along for free.
+   * stored in one transaction that also carries the queued sightings: they
+   * ride along for free. The promise returned settles once that transaction
+   * is on disk (the fsync runs off the event loop: inventory/wal-sync.ts).
    * A turn without leases (DISCOVERs only) leaves its sightings queued, to be
    * written RECORDS_DELAY_MS later or once RECORDS_BATCH are queued: a
-   * commit costs more than a packet (0.25 ms here even without an fsync).
-   * Throws only when the leases could not be stored.
+   * commit costs more than a packet.
+   * Throws (or rejects) only when the leases could not be stored.
    */
-  flush(): void {
+  flush(): void | Promise<void> {
     if (this.inv.leases.pendingCount() > 0) {
       const sightings = this.takeSightings();
-      this.inv.leases.flush(sightings.length ? () => this.recordSightings(sightings) : undefined);
-      return;
+      return this.inv.leases.flush(sightings.length ? () => this.recordSightings(sightings) : undefined);
     }
     const queued = this.sightings.length;
     if (queued >= RECORDS_BATCH) this.flushSightings();

@@ -1,5 +1,5 @@
 /** Boot events: the timeline of each machine's boot (DHCP, each TFTP/HTTP file, kernel, root, booted). */
-import type { Db } from './db.js';
+import { withoutFsync, type Db } from './db.js';
 import type { BootStage } from '../boot/types.js';
 
 export interface BootEvent {
@@ -31,8 +31,10 @@ export class Events {
   }
 
   record(mac: string, stage: BootStage, detail: Record<string, unknown>, at = Date.now()): void {
-    const r = this.insert.run(mac, at, stage, JSON.stringify(detail));
-    if (Number(r.lastInsertRowid) % 100 === 0) this.trim.run(mac, mac);
+    withoutFsync(this.db, () => {
+      const r = this.insert.run(mac, at, stage, JSON.stringify(detail));
+      if (Number(r.lastInsertRowid) % 100 === 0) this.trim.run(mac, mac);
+    });
   }
 
   /**
@@ -73,7 +75,8 @@ export class Events {
   /** Several events in one transaction (what recordSoon queued). */
   recordMany(events: Array<{ mac: string; stage: BootStage; detail: Record<string, unknown>; at: number }>): void {
     if (events.length === 0) return;
-    this.recordManyTx(events);
+    // A diagnostic, not an acknowledged write: no fsync of its own (db.ts).
+    withoutFsync(this.db, () => this.recordManyTx(events));
   }
 
   list(mac: string, limit = 200): BootEvent[] {

@@ -44,17 +44,12 @@ export class Inventory {
   readonly builds: Builds;
   readonly nfs: NfsState;
 
-  /**
-   * `eventsDb`: a second connection to the same file for boot events, which
-   * are written on every DHCP packet and TFTP/HTTP fetch (see OpenOptions);
-   * the same connection when the file is in memory.
-   */
-  constructor(readonly db: Db, network?: NetworkPolicy, private readonly eventsDb: Db = db) {
+  constructor(readonly db: Db, network?: NetworkPolicy) {
     this.machines = new Machines(db, network);
     this.roots = new Roots(db);
     this.groups = new Groups(db, network?.bootDefaults);
     this.leases = new Leases(db);
-    this.events = new Events(eventsDb);
+    this.events = new Events(db);
     this.tokens = new Tokens(db);
     this.audit = new Audit(db);
     this.discovered = new DiscoveredMachines(db);
@@ -69,15 +64,7 @@ export class Inventory {
   }
 
   static open(dataDir: string, network?: NetworkPolicy): Inventory {
-    if (dataDir === ':memory:') return new Inventory(openDb(':memory:'), network);
-    const file = join(dataDir, 'inventory.sqlite');
-    const db = openDb(file);
-    return new Inventory(db, network, openDb(file, { synchronous: 'NORMAL', migrate: false }));
-  }
-
-  /** Changes whenever any connection (this process, the CLI, another daemon) commits: for caches. */
-  dataVersion(): number {
-    return this.db.pragma('data_version', { simple: true }) as number;
+    return new Inventory(openDb(dataDir === ':memory:' ? ':memory:' : join(dataDir, 'inventory.sqlite')), network);
   }
 
   /**
@@ -94,7 +81,7 @@ export class Inventory {
 
   close(): void {
     this.events.flushQueued();
-    if (this.eventsDb !== this.db) this.eventsDb.close();
+    this.leases.close();
     this.db.close();
   }
 }

@@ -3,7 +3,8 @@
  * keeps offers in memory only, as dnsmasq does). Implements the DHCP
  * server's LeaseStore.
  */
-import type { Db } from './db.js';
+import { withoutFsync, type Db } from './db.js';
+import { WalSync } from './wal-sync.js';
 
 export interface LeaseRecord {
   mac: string;
@@ -33,6 +34,11 @@ export class Leases {
   private readonly overIp = new Map<string, Staged>();
   private staged: LeaseRecord[] = [];
   private batch = 1;
+  /**
+   * Set when the file is in WAL mode with synchronous=FULL: the group commit
+   * then commits with NORMAL and makes the batch durable off the event loop.
+   */
+  private readonly walSync: WalSync | undefined;
 
   constructor(private readonly db: Db) {
     this.byMacStmt = db.prepare<[string], Row>('SELECT * FROM leases WHERE mac = ?');
@@ -54,6 +60,8 @@ export class Leases {
       const at = Date.now();
       for (const l of leases) write(l, at);
     });
+    const durableWal = !db.memory && db.pragma('journal_mode', { simple: true }) === 'wal' && db.pragma('synchronous', { simple: true }) === 2;
+    this.walSync = durableWal ? new WalSync(`${db.name}-wal`) : undefined;
   }
 
   byMac(mac: string): LeaseRecord | undefined {
@@ -120,29 +128,47 @@ export class Leases {
   }
 
   /**
-   * Store every staged lease in one transaction (one fsync), with `also`
-   * (more writes of the same connection) in it. When it throws, nothing
-   * staged was stored and the staged leases are dropped: no ACK may claim them.
+   * Store every staged lease in one transaction, with `also` (more writes of
+   * the same connection) in it. When it throws, nothing staged was stored
+   * and the staged leases are dropped: no ACK may claim them.
+   *
+   * On a durable WAL file the transaction is committed without an fsync and
+   * the promise returned settles once the WAL is on disk (wal-sync.ts): send
+   * the ACKs then, not before. A rejected promise means the leases are in
+   * the table but maybe not on disk: withhold the ACKs; the clients ask
+   * again and the next flush covers them. Otherwise (a file in memory, or
+   * not FULL) the commit is as durable as it gets when this returns.
    */
-  flush(also?: () => void): void {
+  flush(also?: () => void): void | Promise<void> {
     // An earlier write (from upsert, release, decline) lost staged leases: whoever holds ACKs for them hears it here.
     const lost = this.failed;
     this.failed = undefined;
+    let wrote = false;
     try {
-      this.writePending(also);
+      wrote = this.writePending(also, this.walSync !== undefined);
     } finally {
       this.failed = undefined;
     }
     if (lost) throw lost;
+    return wrote && this.walSync ? this.walSync.sync() : undefined;
+  }
+
+  /** Drop the WAL descriptor of the group commit (the inventory is closing). */
+  close(): void {
+    void this.walSync?.close();
   }
 
   private failed: unknown;
 
-  private writePending(also?: () => void): void {
+  /** Store what is staged (and `also`); true when a transaction was committed. */
+  private writePending(also?: () => void, noSync = false): boolean {
     const b = this.takeBatch();
-    if (!b && !also) return;
+    if (!b && !also) return false;
     try {
-      this.flushTx.immediate(b?.leases ?? [], also);
+      const commit = () => this.flushTx.immediate(b?.leases ?? [], also);
+      if (noSync) withoutFsync(this.db, commit);
+      else commit();
+      return true;
     } catch (err) {
       if (b) this.failed ??= err;
       throw err;
