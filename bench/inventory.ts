@@ -108,7 +108,7 @@ export async function run(opts: InventoryBenchOptions = {}): Promise<Section> {
       const f = await oneRun(o, k);
       raw.push(f);
       process.stderr.write(`run ${k + 1}/${o.runs}: import ${f.importSeconds.toFixed(1)} s; DHCP ${f.dhcp.completed}/${o.machines} ` +
-        `(CPU ${f.dhcpCpuUs.toFixed(0)} us/exchange, offer p50 ${f.dhcp.offer.p50.toFixed(2)} p99 ${f.dhcp.offer.p99.toFixed(2)} ms, exchange p99 ${f.dhcp.exchange.p99.toFixed(2)} ms, ${f.dhcp.retransmits} resent, ${f.dhcp.failed} failed); ` +
+        `(CPU ${f.dhcpCpuUs.toFixed(0)} us/exchange, offer p50 ${f.dhcp.offer.p50.toFixed(2)} p99 ${f.dhcp.offer.p99.toFixed(2)} ms, exchange p99 ${f.dhcp.exchange.p99.toFixed(2)} ms, client loop delay p99 ${f.dhcp.clientLoopDelay.p99.toFixed(1)} max ${f.dhcp.clientLoopDelay.max.toFixed(1)} ms, ${f.dhcp.retransmits} resent, ${f.dhcp.failed} failed); ` +
         `ipxe p99 ${f.menus.ipxe.p99.toFixed(2)} ms; pxelinux p99 ${f.menus.pxelinux.p99.toFixed(2)} ms; list ${f.menus.list.items} in ${f.menus.list.seconds.map((s) => s.toFixed(2)).join('/')} s; ` +
         `RSS ${f.idleRssMiB.toFixed(0)} -> ${f.rssMiB.toFixed(0)} MiB\n`);
     }

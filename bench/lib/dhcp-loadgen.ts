@@ -14,6 +14,7 @@
  * Every loop is bounded: by the exchange count and by `deadlineMs`.
  */
 import dgram from 'node:dgram';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { decodePacket, encodePacket, type DhcpPacket, type DhcpOption } from '../../server/dhcp/packet.js';
 import { isMain } from './report.js';
 
@@ -62,6 +63,12 @@ export interface LoadResult {
   ack: LatencySummary;
   /** Distinct addresses handed out (must equal `completed`). */
   distinctIps: number;
+  /**
+   * The generator's own event-loop delay, ms: a stall here delays both the
+   * sends and the receive timestamps, so a latency tail it matches is the
+   * client's, not the server's.
+   */
+  clientLoopDelay: { p99: number; max: number };
 }
 
 export function macFor(prefix: number, i: number): string {
@@ -193,6 +200,8 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     }
   });
 
+  const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+  loopDelay.enable();
   const t0 = performance.now();
   let next: () => void = () => {};
   const done = new Promise<void>((resolve) => { onIdle = resolve; });
@@ -228,6 +237,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   const seconds = (performance.now() - t0) / 1000;
   clearTimeout(guard);
   clearInterval(pacer);
+  loopDelay.disable();
   for (const ex of inFlight.values()) { clearTimeout(ex.timer); failed++; }
   inFlight.clear();
   sock.close();
@@ -235,6 +245,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     completed, failed, skipped, retransmits, naks, stray, seconds,
     exchangesPerSecond: completed / seconds,
     exchange: summarize(exchangeMs), offer: summarize(offerMs), ack: summarize(ackMs), distinctIps: ips.size,
+    clientLoopDelay: { p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 },
   };
 }
 
