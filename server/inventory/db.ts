@@ -46,9 +46,9 @@ const relaxed = new WeakMap<Db, { normal: Database.Statement; back: Database.Sta
  * transaction `fn` just runs: the outer commit decides.
  *
  * These writes share the connection of every other write rather than
- * opening a second one: a commit by another connection empties this one's
- * page cache, and the DHCP server's per-packet reads then went to the file
- * again (37 µs a machine lookup under load, against 11).
+ * opening a second one: SQLite drops a connection's page cache when another
+ * connection has committed, and boot events commit every few milliseconds
+ * under a DHCP load, between the per-packet machine lookups.
  */
 export function withoutFsync<T>(db: Db, fn: () => T): T {
   const sync = relaxed.get(db);
