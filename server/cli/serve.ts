@@ -10,7 +10,7 @@
  *   and is refused the same way).
  */
 import { UsageError, type CliContext } from './context.js';
-import { createLogger } from '../log.js';
+import { createLogger, daemonLogDestination } from '../log.js';
 import { loadConfig } from '../config/config.js';
 import { ConfigError } from '../config/validate.js';
 import { startDaemon } from '../daemon/daemon.js';
@@ -20,7 +20,7 @@ export async function serveCommand(ctx: CliContext, args: string[] = []): Promis
   const unknown = args.find((a) => a !== '--insecure');
   if (unknown !== undefined) throw new UsageError(`serve [--insecure]: unknown argument ${unknown}`);
   const config = ctx.config();
-  const logger = createLogger(config.log.level);
+  const logger = createLogger(config.log.level, daemonLogDestination());
   const daemon = await startDaemon(config, logger, { insecureApi });
   logger.info({ interface: config.interface, server: config.serverAddress, http: config.http.publicUrl, dataDir: config.dataDir }, 'ready');
 
