@@ -3,14 +3,15 @@
  * fixed address in the relayed subnet and a host name, imported through the
  * inventory module as `sidereal import` does, before `serve` starts):
  *   - DHCP reply time for registered MACs (full exchanges at a paced rate,
- *     the load generator of bench/dhcp.ts acting as a relay);
+ *     the load generator of bench/dhcp.ts acting as a relay), the first
+ *     --cold-machines of them from the daemon's start, reported apart;
  *   - per-MAC boot menu render time over HTTP: /boot/<mac>.ipxe and
  *     /files/pxelinux.cfg/01-<mac> (the pxelinux menu TFTP serves too);
  *   - GET /api/v1/machines, every page (1,000 a page) of the 10,000;
  *   - the daemon's RSS, idle after start and after the load.
  *
  *   npx tsc -p tsconfig.json && node dist/bench/inventory.js [--quick] [--runs 3] [--machines 10000] [--rate 1000]
- *     [--samples 1000] [--sidereal-bin OTHER/bin/sidereal.js] [--cpu-prof DIR]
+ *     [--samples 1000] [--cold-machines 1000] [--sidereal-bin OTHER/bin/sidereal.js] [--cpu-prof DIR]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -35,11 +36,17 @@ const FIRST_FIXED = '10.90.1.1';
 const POOL = { start: '10.90.200.1', end: '10.90.255.250' };
 const clientJs = join(repoRoot, 'dist', 'bench', 'lib', 'dhcp-inventory-client.js');
 
-interface RunFigures { importSeconds: number; idleRssMiB: number; dhcp: LoadResult; dhcpCpuUs: number; menus: MenuResult; rssMiB: number }
+interface RunFigures { importSeconds: number; idleRssMiB: number; coldDhcp: LoadResult; dhcp: LoadResult; dhcpCpuUs: number; menus: MenuResult; rssMiB: number }
 
 
 export interface InventoryBenchOptions {
   quick?: boolean; runs?: number; machines?: number; rate?: number; samples?: number; nodeArgs?: string[];
+  /**
+   * The first this many registered MACs boot right after the daemon starts
+   * (cold: code not compiled yet, the machine table not yet in the page
+   * cache) and are reported apart; the rest are the steady-state figures.
+   */
+  coldMachines?: number;
   /** Another build's bin/sidereal.js to serve with (before/after figures). */
   siderealBin?: string;
 }
@@ -74,10 +81,10 @@ async function oneRun(o: Required<Omit<InventoryBenchOptions, 'quick'>>, k: numb
     const token = (JSON.parse(tok.stdout) as { token: string }).token;
     srv = await startSidereal(net, setup, o.nodeArgs, o.siderealBin || undefined);
     const idleRssMiB = rssMiB(srv.pid);
+    const load = { server: SERVER_IP, relay: RELAY_IP, macPrefix: PREFIX, mode: 'paced' as const, rate: o.rate, timeoutMs: 1000, retries: 4, deadlineMs: 90_000 };
+    const coldDhcp = await runLoadgen(net, { ...load, count: o.coldMachines });
     const c0 = cpuSeconds([srv.pid]) * 1000;
-    const dhcp = await runLoadgen(net, {
-      server: SERVER_IP, relay: RELAY_IP, count: o.machines, macPrefix: PREFIX, mode: 'paced', rate: o.rate, timeoutMs: 1000, retries: 4, deadlineMs: 90_000,
-    });
+    const dhcp = await runLoadgen(net, { ...load, first: o.coldMachines, count: o.machines - o.coldMachines });
     const dhcpCpuUs = ((cpuSeconds([srv.pid]) * 1000 - c0) * 1000) / Math.max(1, dhcp.completed);
     const r = await nsExec(net.cli, process.execPath, [clientJs, JSON.stringify({
       http: `http://${SERVER_IP}:8080`, api: `http://${SERVER_IP}:8081`, token, macPrefix: PREFIX, machines: o.machines, samples: o.samples, listRuns: 3,
@@ -85,7 +92,7 @@ async function oneRun(o: Required<Omit<InventoryBenchOptions, 'quick'>>, k: numb
     const last = String(r.stdout).trim().split('\n').pop() ?? '';
     if (r.exitCode !== 0 || !last.startsWith('{')) throw new Error(`menu client failed: ${String(r.stderr).slice(-2000)}`);
     const menus = JSON.parse(last) as MenuResult;
-    return { importSeconds, idleRssMiB, dhcp, dhcpCpuUs, menus, rssMiB: rssMiB(srv.pid) };
+    return { importSeconds, idleRssMiB, coldDhcp, dhcp, dhcpCpuUs, menus, rssMiB: rssMiB(srv.pid) };
   } finally {
     await srv?.stop();
     await destroyAll();
@@ -99,6 +106,7 @@ export async function run(opts: InventoryBenchOptions = {}): Promise<Section> {
     machines: Math.min(50_000, opts.machines ?? 10_000),
     rate: opts.rate ?? 1000,
     samples: opts.samples ?? (opts.quick ? 500 : 1000),
+    coldMachines: Math.min(opts.coldMachines ?? 1000, Math.floor((opts.machines ?? 10_000) / 2)),
     nodeArgs: opts.nodeArgs ?? [],
     siderealBin: opts.siderealBin ?? '',
   };
@@ -107,7 +115,7 @@ export async function run(opts: InventoryBenchOptions = {}): Promise<Section> {
     for (let k = 0; k < o.runs; k++) {
       const f = await oneRun(o, k);
       raw.push(f);
-      process.stderr.write(`run ${k + 1}/${o.runs}: import ${f.importSeconds.toFixed(1)} s; DHCP ${f.dhcp.completed}/${o.machines} ` +
+      process.stderr.write(`run ${k + 1}/${o.runs}: import ${f.importSeconds.toFixed(1)} s; cold DHCP ${f.coldDhcp.completed}/${o.coldMachines} offer p99 ${f.coldDhcp.offer.p99.toFixed(2)} ms; DHCP ${f.dhcp.completed}/${o.machines - o.coldMachines} ` +
         `(CPU ${f.dhcpCpuUs.toFixed(0)} us/exchange, offer p50 ${f.dhcp.offer.p50.toFixed(2)} p99 ${f.dhcp.offer.p99.toFixed(2)} ms, exchange p99 ${f.dhcp.exchange.p99.toFixed(2)} ms, client loop delay p99 ${f.dhcp.clientLoopDelay.p99.toFixed(1)} max ${f.dhcp.clientLoopDelay.max.toFixed(1)} ms, ${f.dhcp.retransmits} resent, ${f.dhcp.failed} failed); ` +
         `ipxe p99 ${f.menus.ipxe.p99.toFixed(2)} ms; pxelinux p99 ${f.menus.pxelinux.p99.toFixed(2)} ms; list ${f.menus.list.items} in ${f.menus.list.seconds.map((s) => s.toFixed(2)).join('/')} s; ` +
         `RSS ${f.idleRssMiB.toFixed(0)} -> ${f.rssMiB.toFixed(0)} MiB\n`);
@@ -118,7 +126,8 @@ export async function run(opts: InventoryBenchOptions = {}): Promise<Section> {
   const row = (c: string, metric: string, unit: string, pick: (f: RunFigures) => number, extra: Partial<Row> = {}): Row =>
     ({ case: c, metric, unit, sidereal: stat(raw.map(pick)), others: {}, ...extra });
   const sum = (pick: (f: RunFigures) => number) => raw.reduce((a, f) => a + pick(f), 0);
-  const dhcpCase = `${o.machines} registered MACs, full exchanges at ${o.rate}/s`;
+  const coldCase = `${o.machines} registered MACs: the first ${o.coldMachines} at ${o.rate}/s, from the daemon's start`;
+  const dhcpCase = `${o.machines} registered MACs: the other ${o.machines - o.coldMachines} at ${o.rate}/s, full exchanges`;
   const menuCase = `${o.samples} registered MACs, one request at a time`;
   const rows: Row[] = [
     row(dhcpCase, 'reply p50 (DISCOVER -> OFFER)', 'ms', (f) => f.dhcp.offer.p50),
@@ -127,6 +136,9 @@ export async function run(opts: InventoryBenchOptions = {}): Promise<Section> {
     row(dhcpCase, 'exchange p99 (DISCOVER sent -> ACK received)', 'ms', (f) => f.dhcp.exchange.p99,
       { note: `${sum((f) => f.dhcp.retransmits)} resent, ${sum((f) => f.dhcp.failed)} failed over all runs` }),
     row(dhcpCase, 'server CPU time per completed exchange (user+sys)', 'µs', (f) => f.dhcpCpuUs),
+    row(coldCase, 'reply p99 (DISCOVER -> OFFER)', 'ms', (f) => f.coldDhcp.offer.p99),
+    row(coldCase, 'reply p99 (REQUEST -> ACK, lease stored)', 'ms', (f) => f.coldDhcp.ack.p99,
+      { note: `${sum((f) => f.coldDhcp.retransmits)} resent, ${sum((f) => f.coldDhcp.failed)} failed over all runs` }),
     row(menuCase, 'iPXE script /boot/<mac>.ipxe p50', 'ms', (f) => f.menus.ipxe.p50),
     row(menuCase, 'iPXE script /boot/<mac>.ipxe p99', 'ms', (f) => f.menus.ipxe.p99, { note: `${sum((f) => f.menus.ipxe.failures)} failed` }),
     row(menuCase, 'pxelinux menu pxelinux.cfg/01-<mac> (HTTP) p50', 'ms', (f) => f.menus.pxelinux.p50),
@@ -144,6 +156,7 @@ export async function run(opts: InventoryBenchOptions = {}): Promise<Section> {
     notes: [
       `machines imported before \`sidereal serve\` starts (server/import: prepareImport + applyImport, CSV mac,hostname,ipv4), each with a fixed address from ${FIRST_FIXED} in the relayed subnet`,
       `DHCP: bench/lib/dhcp-loadgen.ts in a client namespace as relay ${RELAY_IP}, one full exchange per registered MAC, open loop at ${o.rate}/s; OFFER/ACK percentiles over exchanges without a resend`,
+      `the first ${o.coldMachines} MACs start the moment the daemon is ready and are reported apart ("from the daemon's start"): a daemon is up long before a boot storm, so the targets are read on the other ${o.machines - o.coldMachines}, started right after them (server CPU is over those too)`,
       `menus and API: bench/lib/dhcp-inventory-client.ts (node fetch, keep-alive) in the client namespace, after the DHCP phase; ${o.samples} MACs spread over the ${o.machines}, after 20 warm-up requests`,
       'RSS from /proc/PID/status VmRSS (bench/lib/rss.ts); server CPU from /proc/PID/stat utime+stime over the DHCP phase',
       `${o.runs} run(s), each on a fresh daemon and inventory; median (min–max) over runs; no reference server for these figures`,
@@ -155,11 +168,12 @@ export async function run(opts: InventoryBenchOptions = {}): Promise<Section> {
 if (isMain(import.meta.url)) {
   const { values } = parseArgs({ options: {
     quick: { type: 'boolean', default: false }, runs: { type: 'string' }, machines: { type: 'string' }, rate: { type: 'string' },
-    samples: { type: 'string' }, 'cpu-prof': { type: 'string' }, 'sidereal-bin': { type: 'string' },
+    samples: { type: 'string' }, 'cpu-prof': { type: 'string' }, 'sidereal-bin': { type: 'string' }, 'cold-machines': { type: 'string' },
   }, strict: false });
   const n = (v: unknown) => (typeof v === 'string' ? Number(v) : undefined);
   await runStandalone(() => run({
     quick: process.argv.includes('--quick'), runs: n(values.runs), machines: n(values.machines), rate: n(values.rate), samples: n(values.samples),
+    coldMachines: n(values['cold-machines']),
     nodeArgs: typeof values['cpu-prof'] === 'string' ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] : undefined,
     siderealBin: typeof values['sidereal-bin'] === 'string' ? values['sidereal-bin'] : undefined,
   }));
