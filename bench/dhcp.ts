@@ -19,14 +19,14 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { destroyAll } from '../test/helpers/netns.js';
 import { isMain, runStandalone, stat, type Row, type Section } from './lib/report.js';
-import { cpuSeconds, rssMiB } from './lib/proc.js';
+import { cpuSeconds, rssMiB, stealSeconds } from './lib/proc.js';
 import { makeNet, runLoadgen, siderealConfig, startDnsmasq, startSidereal, RELAY_IP, SERVER_IP, type Running } from './lib/dhcp-servers.js';
 import type { LoadResult } from './lib/dhcp-loadgen.js';
 
 type Server = 'sidereal' | 'dnsmasq';
 const SERVERS: Server[] = ['sidereal', 'dnsmasq'];
 
-interface RunFigures { saturation: LoadResult; paced: LoadResult; rssMiB: number; cpuUsPerExchange: { saturation: number; paced: number } }
+interface RunFigures { saturation: LoadResult; paced: LoadResult; rssMiB: number; cpuUsPerExchange: { saturation: number; paced: number }; pacedStealSeconds: number }
 
 
 export interface DhcpBenchOptions {
@@ -57,11 +57,13 @@ async function oneRun(server: Server, o: Required<Omit<DhcpBenchOptions, 'quick'
     const c0 = cpuSeconds([srv.pid]) * 1000;
     const saturation = await runLoadgen(net, { ...common, count: o.macs, macPrefix: 0x10, mode: 'window', window: o.window, deadlineMs: o.capSeconds * 1000 });
     const c1 = cpuSeconds([srv.pid]) * 1000;
+    const steal0 = stealSeconds();
     const paced = await runLoadgen(net, { ...common, count: o.pacedMacs, macPrefix: 0x11, mode: 'paced', rate: o.rate, deadlineMs: 30_000 });
     const c2 = cpuSeconds([srv.pid]) * 1000;
+    const pacedStealSeconds = stealSeconds() - steal0;
     const rss = rssMiB(srv.pid);
     return {
-      saturation, paced, rssMiB: rss,
+      saturation, paced, rssMiB: rss, pacedStealSeconds,
       cpuUsPerExchange: { saturation: ((c1 - c0) * 1000) / Math.max(1, saturation.completed), paced: ((c2 - c1) * 1000) / Math.max(1, paced.completed) },
     };
   } finally {
@@ -96,7 +98,7 @@ export async function run(opts: DhcpBenchOptions = {}): Promise<Section> {
           `CPU ${f.cpuUsPerExchange.saturation.toFixed(0)}/${f.cpuUsPerExchange.paced.toFixed(0)} us per exchange, ` +
           `${f.saturation.completed}/${o.macs} done, ${f.saturation.retransmits} resent, ${f.saturation.failed} failed); ` +
           `paced ${o.rate}/s: p50 ${f.paced.exchange.p50.toFixed(2)} ms, p99 ${f.paced.exchange.p99.toFixed(2)} ms ` +
-          `(${f.paced.retransmits} resent, ${f.paced.failed} failed); RSS ${f.rssMiB.toFixed(0)} MiB\n`);
+          `(${f.paced.retransmits} resent, ${f.paced.failed} failed, OFFER p99 ${f.paced.offer.p99.toFixed(2)} ms, ACK p99 ${f.paced.ack.p99.toFixed(2)} ms, host steal ${f.pacedStealSeconds.toFixed(2)} s); RSS ${f.rssMiB.toFixed(0)} MiB\n`);
       }
     }
   } finally {
@@ -123,6 +125,7 @@ export async function run(opts: DhcpBenchOptions = {}): Promise<Section> {
       { target: { op: '<=', value: 5, on: 'value' }, note: lossNote((f) => f.paced) }),
     row(pacedCase, 'OFFER p99 (DISCOVER -> OFFER)', 'ms', (f) => f.paced.offer.p99),
     row(pacedCase, 'ACK p99 (REQUEST -> ACK)', 'ms', (f) => f.paced.ack.p99),
+    row(pacedCase, 'CPU time the hypervisor took from the machine during the phase (/proc/stat steal)', 's', (f) => f.pacedStealSeconds),
     row(satCase, 'server CPU time per exchange (user+sys, all threads)', 'µs', (f) => f.cpuUsPerExchange.saturation),
     row(pacedCase, 'server CPU time per exchange (user+sys, all threads)', 'µs', (f) => f.cpuUsPerExchange.paced),
     row(`after the load (up to ${o.macs + o.pacedMacs} leases)`, 'server RSS', 'MiB', (f) => f.rssMiB),

@@ -25,7 +25,7 @@ import { networkPolicy } from '../server/daemon/network.js';
 import { prepareImport, applyImport } from '../server/import/index.js';
 import { fromInt, toInt } from '../server/net/ipv4.js';
 import { isMain, runStandalone, stat, type Row, type Section } from './lib/report.js';
-import { cpuSeconds, rssMiB } from './lib/proc.js';
+import { cpuSeconds, rssMiB, stealSeconds } from './lib/proc.js';
 import { macFor, type LoadResult } from './lib/dhcp-loadgen.js';
 import type { MenuResult } from './lib/dhcp-inventory-client.js';
 import { makeNet, runLoadgen, siderealConfig, startSidereal, RELAY_IP, SERVER_IP, type Running } from './lib/dhcp-servers.js';
@@ -36,7 +36,7 @@ const FIRST_FIXED = '10.90.1.1';
 const POOL = { start: '10.90.200.1', end: '10.90.255.250' };
 const clientJs = join(repoRoot, 'dist', 'bench', 'lib', 'dhcp-inventory-client.js');
 
-interface RunFigures { importSeconds: number; idleRssMiB: number; coldDhcp: LoadResult; dhcp: LoadResult; dhcpCpuUs: number; menus: MenuResult; rssMiB: number }
+interface RunFigures { importSeconds: number; idleRssMiB: number; coldDhcp: LoadResult; dhcp: LoadResult; dhcpCpuUs: number; dhcpStealSeconds: number; menus: MenuResult; rssMiB: number }
 
 
 export interface InventoryBenchOptions {
@@ -84,15 +84,17 @@ async function oneRun(o: Required<Omit<InventoryBenchOptions, 'quick'>>, k: numb
     const load = { server: SERVER_IP, relay: RELAY_IP, macPrefix: PREFIX, mode: 'paced' as const, rate: o.rate, timeoutMs: 1000, retries: 4, deadlineMs: 90_000 };
     const coldDhcp = await runLoadgen(net, { ...load, count: o.coldMachines });
     const c0 = cpuSeconds([srv.pid]) * 1000;
+    const steal0 = stealSeconds();
     const dhcp = await runLoadgen(net, { ...load, first: o.coldMachines, count: o.machines - o.coldMachines });
     const dhcpCpuUs = ((cpuSeconds([srv.pid]) * 1000 - c0) * 1000) / Math.max(1, dhcp.completed);
+    const dhcpStealSeconds = stealSeconds() - steal0;
     const r = await nsExec(net.cli, process.execPath, [clientJs, JSON.stringify({
       http: `http://${SERVER_IP}:8080`, api: `http://${SERVER_IP}:8081`, token, macPrefix: PREFIX, machines: o.machines, samples: o.samples, listRuns: 3,
     })], { timeout: 120_000, reject: false });
     const last = String(r.stdout).trim().split('\n').pop() ?? '';
     if (r.exitCode !== 0 || !last.startsWith('{')) throw new Error(`menu client failed: ${String(r.stderr).slice(-2000)}`);
     const menus = JSON.parse(last) as MenuResult;
-    return { importSeconds, idleRssMiB, coldDhcp, dhcp, dhcpCpuUs, menus, rssMiB: rssMiB(srv.pid) };
+    return { importSeconds, idleRssMiB, coldDhcp, dhcp, dhcpCpuUs, dhcpStealSeconds, menus, rssMiB: rssMiB(srv.pid) };
   } finally {
     await srv?.stop();
     await destroyAll();
@@ -116,7 +118,7 @@ export async function run(opts: InventoryBenchOptions = {}): Promise<Section> {
       const f = await oneRun(o, k);
       raw.push(f);
       process.stderr.write(`run ${k + 1}/${o.runs}: import ${f.importSeconds.toFixed(1)} s; cold DHCP ${f.coldDhcp.completed}/${o.coldMachines} offer p99 ${f.coldDhcp.offer.p99.toFixed(2)} ms; DHCP ${f.dhcp.completed}/${o.machines - o.coldMachines} ` +
-        `(CPU ${f.dhcpCpuUs.toFixed(0)} us/exchange, offer p50 ${f.dhcp.offer.p50.toFixed(2)} p99 ${f.dhcp.offer.p99.toFixed(2)} ms, exchange p99 ${f.dhcp.exchange.p99.toFixed(2)} ms, client loop delay p99 ${f.dhcp.clientLoopDelay.p99.toFixed(1)} max ${f.dhcp.clientLoopDelay.max.toFixed(1)} ms, ${f.dhcp.retransmits} resent, ${f.dhcp.failed} failed); ` +
+        `(CPU ${f.dhcpCpuUs.toFixed(0)} us/exchange, offer p50 ${f.dhcp.offer.p50.toFixed(2)} p99 ${f.dhcp.offer.p99.toFixed(2)} ms, exchange p99 ${f.dhcp.exchange.p99.toFixed(2)} ms, client loop delay p99 ${f.dhcp.clientLoopDelay.p99.toFixed(1)} max ${f.dhcp.clientLoopDelay.max.toFixed(1)} ms, steal ${f.dhcpStealSeconds.toFixed(2)} s, ${f.dhcp.retransmits} resent, ${f.dhcp.failed} failed); ` +
         `ipxe p99 ${f.menus.ipxe.p99.toFixed(2)} ms; pxelinux p99 ${f.menus.pxelinux.p99.toFixed(2)} ms; list ${f.menus.list.items} in ${f.menus.list.seconds.map((s) => s.toFixed(2)).join('/')} s; ` +
         `RSS ${f.idleRssMiB.toFixed(0)} -> ${f.rssMiB.toFixed(0)} MiB\n`);
     }
@@ -136,6 +138,7 @@ export async function run(opts: InventoryBenchOptions = {}): Promise<Section> {
     row(dhcpCase, 'exchange p99 (DISCOVER sent -> ACK received)', 'ms', (f) => f.dhcp.exchange.p99,
       { note: `${sum((f) => f.dhcp.retransmits)} resent, ${sum((f) => f.dhcp.failed)} failed over all runs` }),
     row(dhcpCase, 'server CPU time per completed exchange (user+sys)', 'µs', (f) => f.dhcpCpuUs),
+    row(dhcpCase, 'CPU time the hypervisor took from the machine during the phase (/proc/stat steal)', 's', (f) => f.dhcpStealSeconds),
     row(coldCase, 'reply p99 (DISCOVER -> OFFER)', 'ms', (f) => f.coldDhcp.offer.p99),
     row(coldCase, 'reply p99 (REQUEST -> ACK, lease stored)', 'ms', (f) => f.coldDhcp.ack.p99,
       { note: `${sum((f) => f.coldDhcp.retransmits)} resent, ${sum((f) => f.coldDhcp.failed)} failed over all runs` }),

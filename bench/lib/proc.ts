@@ -105,3 +105,14 @@ export function sampleRss(pids: number[], everyMs = 100, maxMs = 30 * 60_000): R
     },
   };
 }
+
+/**
+ * CPU time the hypervisor took from this machine (all CPUs, /proc/stat
+ * `steal`), seconds. Read before and after a phase: a latency tail that comes
+ * with seconds of steal is the host's, whichever server ran.
+ */
+export function stealSeconds(): number {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
+  // cpu user nice system idle iowait irq softirq steal ...
+  return Number(line.trim().split(/\s+/)[8] ?? 0) / HZ;
+}
