@@ -61,6 +61,15 @@ export function withoutFsync<T>(db: Db, fn: () => T): T {
   }
 }
 
+/**
+ * The WAL file to fdatasync for a commit made through withoutFsync() to be as
+ * durable as a FULL one; undefined when there is nothing to make durable (a
+ * database in memory, or a connection opened NORMAL).
+ */
+export function durableWalPath(db: Db): string | undefined {
+  return relaxed.has(db) && !db.memory ? `${db.name}-wal` : undefined;
+}
+
 export function openDb(file: string, opts: OpenOptions = {}): Db {
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
   const db = new Database(file);

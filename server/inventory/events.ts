@@ -23,7 +23,7 @@ export class Events {
   private readonly recordManyTx;
   constructor(private readonly db: Db) {
     this.recordManyTx = db.transaction((events: Array<{ mac: string; stage: BootStage; detail: Record<string, unknown>; at: number }>) => {
-      for (const e of events) this.record(e.mac, e.stage, e.detail, e.at);
+      for (const e of events) this.write(e.mac, e.stage, e.detail, e.at);
     });
     this.insert = db.prepare('INSERT INTO boot_events (mac, at, stage, detail) VALUES (?, ?, ?, ?)');
     this.trim = db.prepare(`DELETE FROM boot_events WHERE mac = ? AND id <= (
@@ -31,10 +31,12 @@ export class Events {
   }
 
   record(mac: string, stage: BootStage, detail: Record<string, unknown>, at = Date.now()): void {
-    withoutFsync(this.db, () => {
-      const r = this.insert.run(mac, at, stage, JSON.stringify(detail));
-      if (Number(r.lastInsertRowid) % 100 === 0) this.trim.run(mac, mac);
-    });
+    withoutFsync(this.db, () => this.write(mac, stage, detail, at));
+  }
+
+  private write(mac: string, stage: BootStage, detail: Record<string, unknown>, at: number): void {
+    const r = this.insert.run(mac, at, stage, JSON.stringify(detail));
+    if (Number(r.lastInsertRowid) % 100 === 0) this.trim.run(mac, mac);
   }
 
   /**

@@ -3,7 +3,7 @@
  * keeps offers in memory only, as dnsmasq does). Implements the DHCP
  * server's LeaseStore.
  */
-import { withoutFsync, type Db } from './db.js';
+import { durableWalPath, withoutFsync, type Db } from './db.js';
 import { WalSync } from './wal-sync.js';
 
 export interface LeaseRecord {
@@ -60,8 +60,8 @@ export class Leases {
       const at = Date.now();
       for (const l of leases) write(l, at);
     });
-    const durableWal = !db.memory && db.pragma('journal_mode', { simple: true }) === 'wal' && db.pragma('synchronous', { simple: true }) === 2;
-    this.walSync = durableWal ? new WalSync(`${db.name}-wal`) : undefined;
+    const wal = durableWalPath(db);
+    this.walSync = wal ? new WalSync(wal) : undefined;
   }
 
   byMac(mac: string): LeaseRecord | undefined {

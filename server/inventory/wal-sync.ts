@@ -39,7 +39,7 @@ export class WalSync {
   private inFlight: Promise<void> | undefined;
   /** Callers whose commit came after the in-flight fdatasync started. */
   private next: Waiters | undefined;
-  /** fdatasync calls made (for tests and the bench). */
+  /** fdatasync calls made (for tests). */
   syncs = 0;
 
   constructor(readonly walPath: string) {}
