@@ -103,12 +103,13 @@ async function oneRun(o: Required<Omit<InventoryBenchOptions, 'quick'>>, k: numb
 }
 
 export async function run(opts: InventoryBenchOptions = {}): Promise<Section> {
+  const machines = Math.min(50_000, opts.machines ?? 10_000);
   const o: Required<Omit<InventoryBenchOptions, 'quick'>> = {
     runs: Math.min(10, opts.runs ?? (opts.quick ? 1 : 3)),
-    machines: Math.min(50_000, opts.machines ?? 10_000),
+    machines,
     rate: opts.rate ?? 1000,
     samples: opts.samples ?? (opts.quick ? 500 : 1000),
-    coldMachines: Math.min(opts.coldMachines ?? 1000, Math.floor((opts.machines ?? 10_000) / 2)),
+    coldMachines: Math.min(opts.coldMachines ?? 1000, Math.floor(machines / 2)),
     nodeArgs: opts.nodeArgs ?? [],
     siderealBin: opts.siderealBin ?? '',
   };
