@@ -42,12 +42,14 @@ export type Running = RunningServer;
 export interface SiderealSetup { dir: string; config: string }
 
 /** Config for `sidereal serve` in `net.srv`: the relay subnet with a pool, HTTP and API on the veth address. */
-export function siderealConfig(net: BenchNet, dir: string, o: { pool?: { start: string; end: string } } = {}): SiderealSetup {
+export function siderealConfig(net: BenchNet, dir: string, o: { pool?: { start: string; end: string }; ackAfterFsync?: boolean } = {}): SiderealSetup {
   mkdirSync(join(dir, 'tftp'), { recursive: true });
   writeFileSync(join(dir, 'tftp', 'pxelinux.0'), 'x');
   const config = writeConfig(join(dir, 'sidereal.yaml'), {
     interface: net.srvIf, serverAddress: SERVER_IP, dataDir: join(dir, 'data'),
-    dhcp: { subnet: '10.80.0.0/24', relays: [{ subnet: RELAY_SUBNET, router: RELAY_IP, pool: o.pool ?? POOL }] },
+    dhcp: { subnet: '10.80.0.0/24', relays: [{ subnet: RELAY_SUBNET, router: RELAY_IP, pool: o.pool ?? POOL }],
+      // Only when set: a build from before the key (--sidereal-bin) rejects it.
+      ...(o.ackAfterFsync === false ? { ackAfterFsync: false } : {}) },
     tftp: { root: join(dir, 'tftp') },
     http: { listen: SERVER_IP, port: 8080 },
     api: { listen: SERVER_IP, port: 8081 },

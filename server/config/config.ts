@@ -45,6 +45,11 @@ export interface SiderealConfig {
     maxPendingOffers: number;
     /** Seconds between probes for another DHCP server on `interface` (0: no check). */
     rogueCheckInterval: number;
+    /**
+     * true: an ACK is sent once its lease is fsynced. false: once it is committed to SQLite's
+     * WAL (it survives a crash of the daemon; the fsync follows, and a power loss meanwhile may lose it).
+     */
+    ackAfterFsync: boolean;
   };
   tftp: {
     enabled: boolean; root: string; port: number; maxBlksize?: number; maxWindowsize: number;
@@ -222,7 +227,7 @@ export function validateConfig(doc: unknown): SiderealConfig {
 
 function dhcpSection(o: Obj, serverAddress: string): SiderealConfig['dhcp'] {
   const p = 'dhcp';
-  rejectUnknownKeys(o, ['enabled', 'port', 'subnet', 'router', 'dns', 'domain', 'leaseTime', 'pool', 'unknownClients', 'relays', 'maxPacketsPerMac', 'maxPendingOffers', 'rogueCheckInterval', 'registeredPool'], p);
+  rejectUnknownKeys(o, ['enabled', 'port', 'subnet', 'router', 'dns', 'domain', 'leaseTime', 'pool', 'unknownClients', 'relays', 'maxPacketsPerMac', 'maxPendingOffers', 'rogueCheckInterval', 'registeredPool', 'ackAfterFsync'], p);
   const subnet = cidr(o, 'subnet', p);
   if (!subnet.contains(serverAddress)) {
     throw new ConfigError('dhcp.subnet', `${subnet.text} does not contain serverAddress ${serverAddress}`);
@@ -253,6 +258,7 @@ function dhcpSection(o: Obj, serverAddress: string): SiderealConfig['dhcp'] {
     maxPacketsPerMac: int(o, 'maxPacketsPerMac', p, 10, 0, 100_000),
     maxPendingOffers: int(o, 'maxPendingOffers', p, 4096, 1, 1_000_000),
     rogueCheckInterval: duration(o, 'rogueCheckInterval', p, 300, 0),
+    ackAfterFsync: bool(o, 'ackAfterFsync', p, true),
   };
 }
 

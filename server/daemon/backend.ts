@@ -49,13 +49,19 @@ export class InventoryDhcpBackend implements DhcpBackend {
   constructor(
     private readonly inv: Inventory,
     private readonly config: SiderealConfig,
-    private readonly opts: { recordEvents: boolean } = { recordEvents: true },
+    private readonly opts: {
+      recordEvents: boolean;
+      /** A background fsync of ACKed leases failed (dhcp.ackAfterFsync false). */
+      onLeaseSyncError?: (err: unknown, failures: number) => void;
+    } = { recordEvents: true },
   ) {
     // The boot decision reads through this view, so it shares the packet's machine row.
     const machines = Object.create(inv.machines) as Inventory['machines'];
     machines.get = (mac: string) => this.machine(mac);
     this.view = Object.create(inv, { machines: { value: machines } }) as Inventory;
   }
+
+  private readonly onSyncError = (err: unknown) => this.opts.onLeaseSyncError?.(err, this.inv.leases.syncErrors);
 
   get leases() {
     return this.inv.leases;
@@ -106,7 +112,9 @@ export class InventoryDhcpBackend implements DhcpBackend {
    * The server's group commit, once per event-loop turn. Staged leases are
    * stored in one transaction that also carries the queued sightings: they
    * ride along for free. The promise returned settles once that transaction
-   * is on disk (the fsync runs off the event loop: inventory/wal-sync.ts).
+   * is on disk (the fsync runs off the event loop: inventory/wal-sync.ts);
+   * with dhcp.ackAfterFsync false there is no promise: the ACKs go out once
+   * the transaction is in the WAL, and the fsync follows.
    * A turn without leases (DISCOVERs only) leaves its sightings queued, to be
    * written RECORDS_DELAY_MS later or once RECORDS_BATCH are queued: a
    * commit costs more than a packet.
@@ -115,7 +123,8 @@ export class InventoryDhcpBackend implements DhcpBackend {
   flush(): void | Promise<void> {
     if (this.inv.leases.pendingCount() > 0) {
       const sightings = this.takeSightings();
-      return this.inv.leases.flush(sightings.length ? () => this.recordSightings(sightings) : undefined);
+      return this.inv.leases.flush(sightings.length ? () => this.recordSightings(sightings) : undefined,
+        { waitForDisk: this.config.dhcp.ackAfterFsync, onSyncError: this.onSyncError });
     }
     const queued = this.sightings.length;
     if (queued >= RECORDS_BATCH) this.flushSightings();

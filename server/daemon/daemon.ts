@@ -103,7 +103,13 @@ export async function startDaemon(config: SiderealConfig, logger: Logger, option
           port: config.dhcp.port,
           maxPacketsPerMac: config.dhcp.maxPacketsPerMac,
           ignoreMacs: [rogueProbeMac(config.serverAddress)],
-          backend: new InventoryDhcpBackend(inv, config),
+          backend: new InventoryDhcpBackend(inv, config, {
+            recordEvents: true,
+            // Every failure is counted; the log gets the first and then one in a hundred (a failing disk fails every fsync).
+            onLeaseSyncError: (err, failures) => {
+              if (failures % 100 === 1) logger.error({ err, failures }, 'lease fsync after the ACKs failed (dhcp.ackAfterFsync false): the leases are in the WAL, the next fsync retries');
+            },
+          }),
           logger,
           metrics: metrics.dhcp,
         }));

@@ -39,6 +39,8 @@ export class Leases {
    * then commits with NORMAL and makes the batch durable off the event loop.
    */
   private readonly walSync: WalSync | undefined;
+  /** Background fsyncs (flush with waitForDisk false) that failed. */
+  syncErrors = 0;
 
   constructor(private readonly db: Db) {
     this.byMacStmt = db.prepare<[string], Row>('SELECT * FROM leases WHERE mac = ?');
@@ -138,8 +140,15 @@ export class Leases {
    * the table but maybe not on disk: withhold the ACKs; the clients ask
    * again and the next flush covers them. Otherwise (a file in memory, or
    * not FULL) the commit is as durable as it gets when this returns.
+   *
+   * `waitForDisk: false` (config dhcp.ackAfterFsync: false): the fsync is
+   * started and not waited for, so the ACKs go out once the batch is in the
+   * WAL. A crash of the daemon loses nothing; a power loss can lose the
+   * batches of the fsync under way. A failed background fsync is counted
+   * (syncErrors) and told to `onSyncError`; the next flush's fsync covers the
+   * batch again.
    */
-  flush(also?: () => void): void | Promise<void> {
+  flush(also?: () => void, opts: { waitForDisk?: boolean; onSyncError?: (err: unknown) => void } = {}): void | Promise<void> {
     // An earlier write (from upsert, release, decline) lost staged leases: whoever holds ACKs for them hears it here.
     const lost = this.failed;
     this.failed = undefined;
@@ -150,7 +159,14 @@ export class Leases {
       this.failed = undefined;
     }
     if (lost) throw lost;
-    return wrote && this.walSync ? this.walSync.sync() : undefined;
+    if (!wrote || !this.walSync) return undefined;
+    const synced = this.walSync.sync();
+    if (opts.waitForDisk ?? true) return synced;
+    synced.catch((err: unknown) => {
+      this.syncErrors++;
+      opts.onSyncError?.(err);
+    });
+    return undefined;
   }
 
   /** Drop the WAL descriptor of the group commit (the inventory is closing). */

@@ -30,6 +30,7 @@ describe('config', () => {
     expect(c.boot.files.efi64).toBe('efi64/syslinux.efi');
     expect(c.boot.defaults.bootMode).toBe('root');
     expect(c.dhcp.rogueCheckInterval).toBe(300);
+    expect(c.dhcp.ackAfterFsync).toBe(true);
   });
 
   it('takes http.threads, and still accepts http.fileCacheMiB (ignored since bodies go out by sendfile)', () => {
@@ -54,6 +55,7 @@ describe('config', () => {
     ['roots.proxy', (d: any) => { d.roots = { proxy: 'squid:3128' }; }, /http:\/\/ URL of a proxy/],
     ['dhcp.registeredPool', (d: any) => { d.dhcp.registeredPool = { start: '10.77.0.140', end: '10.77.0.160' }; }, /overlaps dhcp.pool/],
     ['dhcp.unknownClients', (d: any) => { d.dhcp.unknownClients = 'maybe'; }, /one of pool, ignore/],
+    ['dhcp.ackAfterFsync', (d: any) => { d.dhcp.ackAfterFsync = 'no'; }, /must be true or false/],
     ['dhcp.routr', (d: any) => { d.dhcp.routr = '10.77.0.1'; }, /unknown key/],
     ['dataDir', (d: any) => { d.dataDir = 'relative/dir'; }, /absolute path/],
     ['tftp.root', (d: any) => { delete d.tftp.root; }, /is required/],

@@ -3,7 +3,8 @@
  * fsync runs off the event loop (WalSync), and writes worth less than an
  * fsync (boot events) share the one connection without one.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import fs from 'node:fs';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +12,7 @@ import { makeFixture, type Fixture } from '../helpers/fixture.js';
 import { WalSync } from '../../server/inventory/wal-sync.js';
 import { openDb, withoutFsync } from '../../server/inventory/db.js';
 import { Inventory } from '../../server/inventory/index.js';
+import { InventoryDhcpBackend } from '../../server/daemon/backend.js';
 import type { LeaseRecord } from '../../server/inventory/leases.js';
 
 const lease = (mac: string, ipv4: string): LeaseRecord => ({ mac, ipv4, hostname: null, state: 'bound', expiresAt: Date.now() + 3_600_000 });
@@ -56,6 +58,50 @@ describe('the group commit on a file', () => {
     expect(() => f!.inv.leases.flush(() => { throw new Error('disk full'); })).toThrow('disk full');
     expect(synchronous(f.inv)).toBe(2);
     expect(f.inv.leases.list()).toHaveLength(0);
+  });
+
+  it('waitForDisk false (dhcp.ackAfterFsync false): committed, no promise, the fsync started all the same; a failed one is counted and the next flush syncs again', async () => {
+    f = makeFixture();
+    const leases = f.inv.leases;
+    const failing = vi.spyOn(fs, 'fdatasync').mockImplementation(((_fd: number, cb: (err: Error | null) => void) => {
+      setImmediate(() => cb(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' })));
+    }) as unknown as typeof fs.fdatasync);
+    try {
+      const told: unknown[] = [];
+      leases.stage(lease('52:54:00:00:01:05', '10.77.0.104'));
+      expect(leases.flush(undefined, { waitForDisk: false, onSyncError: (e) => told.push(e) })).toBeUndefined();
+      expect(leases.list().map((l) => l.mac)).toEqual(['52:54:00:00:01:05']);
+      await vi.waitFor(() => expect(leases.syncErrors).toBe(1));
+      expect(failing).toHaveBeenCalledTimes(1);
+      expect(told).toMatchObject([{ code: 'EIO' }]);
+    } finally {
+      failing.mockRestore();
+    }
+    const passing = vi.spyOn(fs, 'fdatasync');
+    try {
+      leases.stage(lease('52:54:00:00:01:06', '10.77.0.105'));
+      expect(leases.flush(undefined, { waitForDisk: false })).toBeUndefined();
+      await vi.waitFor(() => expect(passing).toHaveBeenCalledTimes(1));
+      // Let the fsync's callback run: it must not count as an error.
+      await new Promise((r) => setTimeout(r, 20));
+      expect(leases.syncErrors).toBe(1);
+    } finally {
+      passing.mockRestore();
+    }
+  });
+
+  it('the DHCP backend waits for the fsync by default, and not with dhcp.ackAfterFsync false', async () => {
+    f = makeFixture();
+    const waits = new InventoryDhcpBackend(f.inv, f.config, { recordEvents: false });
+    f.inv.leases.stage(lease('52:54:00:00:01:07', '10.77.0.106'));
+    const done = waits.flush();
+    expect(done).toBeInstanceOf(Promise);
+    await done;
+    const config = { ...f.config, dhcp: { ...f.config.dhcp, ackAfterFsync: false } };
+    const early = new InventoryDhcpBackend(f.inv, config, { recordEvents: false });
+    f.inv.leases.stage(lease('52:54:00:00:01:08', '10.77.0.107'));
+    expect(early.flush()).toBeUndefined();
+    expect(f.inv.leases.list()).toHaveLength(2);
   });
 
   it('in memory there is nothing to fsync: flush is synchronous', () => {
