@@ -7,16 +7,16 @@
  * is stopped by its PID.
  *
  *   npx tsc -p tsconfig.json && node dist/bench/tftp.js [--quick] [--runs 3] [--only REGEX]
- *       [--big-mib 100] [--initrd-mib 10] [--pin CPU|''] [--storm-pin none|split] [--profile DIR]
+ *       [--big-mib 100] [--initrd-mib N (both storms)] [--pin CPU|''] [--storm-pin none|split] [--profile DIR]
  *
- * Matrix (full run, ~8 minutes here):
+ * Matrix (full run, ~11 minutes here):
  * - 1 client, a 100 MiB file: atftp at blksize 512/1468/8192 x windowsize
  *   1/8/16, curl (lock-step only) at the three blksizes. Lock-step rows pin
  *   servers and client to one CPU (see the notes); the references have no
  *   windowsize, so only Sidereal runs the windowed rows, against their
  *   lock-step figure;
- * - 20 and 100 curl clients at once, each fetching an initrd (10 MiB by
- *   default, see STORM_MIB) at blksize 1468: aggregate MB/s (every byte of
+ * - 20 and 100 curl clients at once, each fetching an initrd (20 clients
+ *   the issue's 60 MiB, 100 clients 10 MiB: see STORM_MIB) at blksize 1468: aggregate MB/s (every byte of
  *   every client / wall time from the first start to the last end), failed
  *   transfers, and the servers' peak RSS (tftpd-hpa: its listener plus every
  *   forked child).
@@ -31,6 +31,7 @@
  */
 import { execa, type ResultPromise } from 'execa';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, stat as fsStat, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
@@ -51,15 +52,19 @@ const SERVERS: ServerName[] = ['sidereal', 'tftpd-hpa', 'dnsmasq'];
 const SCRATCH = '/dev/shm';
 const MiB = 1024 * 1024;
 /**
- * Size of the storm's initrd. The issue's 60 MiB would make one 100-client
- * run last ~2 minutes on this 2-core machine (aggregate ~60 MB/s), 18
- * minutes for the 9 runs: the default keeps the whole section near 8
- * minutes; `--initrd-mib 60` measures the issue's size.
+ * Size of the 100-client storm's initrd. The issue's 60 MiB would make one
+ * 100-client run last ~2 minutes on this 2-core machine (aggregate ~50 MB/s),
+ * 18 minutes for the 9 runs; `--initrd-mib 60` measures it at that size.
  */
 const STORM_MIB = 10;
+/**
+ * 20 clients fetch the issue's 60 MiB initrd: with 10 MiB a run lasted ~2 s, and one stall of
+ * this shared machine moved the figure by 10%; at 60 MiB a run lasts ~20 s (~3 minutes for the 9).
+ */
+const ISSUE_INITRD_MIB = 60;
 
 interface SingleCase { kind: 'single'; client: 'curl' | 'atftp'; blksize: number; windowsize: number }
-interface StormCase { kind: 'storm'; clients: number; blksize: number }
+interface StormCase { kind: 'storm'; clients: number; blksize: number; initrdMiB: number }
 type Case = SingleCase | StormCase;
 
 export interface TftpBenchOptions {
@@ -85,17 +90,19 @@ export interface TftpBenchOptions {
 }
 
 function caseName(c: Case): string {
-  if (c.kind === 'storm') return `${c.clients} curl clients at once, initrd, blksize ${c.blksize}`;
+  if (c.kind === 'storm') return `${c.clients} curl clients at once, ${c.initrdMiB} MiB initrd, blksize ${c.blksize}`;
   return c.client === 'curl' ? `curl blksize ${c.blksize}` : `atftp blksize ${c.blksize} windowsize ${c.windowsize}`;
 }
 
-function matrix(quick: boolean): Case[] {
+/** `initrdMiB`: one size for every storm (--initrd-mib); by default 20 clients take the issue's size, 100 clients STORM_MIB. */
+function matrix(quick: boolean, initrdMiB?: number): Case[] {
   const cases: Case[] = [];
   for (const blksize of [512, 1468, 8192]) {
     for (const windowsize of [1, 8, 16]) cases.push({ kind: 'single', client: 'atftp', blksize, windowsize });
   }
   for (const blksize of [512, 1468, 8192]) cases.push({ kind: 'single', client: 'curl', blksize, windowsize: 1 });
-  for (const clients of quick ? [5, 20] : [20, 100]) cases.push({ kind: 'storm', clients, blksize: 1468 });
+  const storms: Array<[number, number]> = quick ? [[5, 2], [20, 2]] : [[20, ISSUE_INITRD_MIB], [100, STORM_MIB]];
+  for (const [clients, mib] of storms) cases.push({ kind: 'storm', clients, blksize: 1468, initrdMiB: initrdMiB ?? mib });
   return cases;
 }
 
@@ -112,7 +119,6 @@ interface Lab {
   pin(servers: string, clients?: string): Promise<void>;
   dir: string;
   bigSize: number;
-  initrdSize: number;
   pids: Record<ServerName, number>;
 }
 
@@ -192,7 +198,8 @@ interface StormRun { seconds: number; mbps: number; failed: number; peakRssMiB: 
 async function stormOnce(lab: Lab, c: StormCase, server: ServerName): Promise<StormRun> {
   const port = PORTS[server];
   const timeoutS = 600;
-  const args = curlArgs(port, 'initrd.img', c.blksize, timeoutS).map((a) => `'${a}'`).join(' ');
+  const size = initrdBytes(c);
+  const args = curlArgs(port, initrdName(c), c.blksize, timeoutS).map((a) => `'${a}'`).join(' ');
   // Each client prints "<exit code> <bytes>"; `wait` collects them all. Bounded by curl's --max-time.
   const script = `for i in $(seq ${c.clients}); do ( r=$(curl ${args} 2>&1); echo "$? $r" ) & done; wait`;
   const rss = sampleTreeRss(lab.pids[server]);
@@ -207,12 +214,15 @@ async function stormOnce(lab: Lab, c: StormCase, server: ServerName): Promise<St
   const errors: string[] = [];
   for (const l of lines) {
     const [code, bytes] = l.split(' ');
-    if (code === '0' && Number(bytes) === lab.initrdSize) ok++;
+    if (code === '0' && Number(bytes) === size) ok++;
     else if (errors.length < 5) errors.push(l);
   }
   const failed = c.clients - ok;
-  return { seconds, mbps: (ok * lab.initrdSize) / seconds / 1e6, failed, peakRssMiB: peak.peakMiB, peakProcs: peak.peakProcs, cpuSeconds, errors };
+  return { seconds, mbps: (ok * size) / seconds / 1e6, failed, peakRssMiB: peak.peakMiB, peakProcs: peak.peakProcs, cpuSeconds, errors };
 }
+
+const initrdName = (c: StormCase) => `initrd-${c.initrdMiB}.img`;
+const initrdBytes = (c: StormCase) => Math.round(c.initrdMiB * MiB);
 
 async function writeRandom(file: string, size: number): Promise<void> {
   const parts: Buffer[] = [];
@@ -224,8 +234,8 @@ export async function run(opts: TftpBenchOptions = {}): Promise<Section> {
   const quick = opts.quick ?? false;
   const runs = Math.max(1, Math.min(20, opts.runs ?? (quick ? 1 : 3)));
   const bigSize = Math.round((opts.bigMiB ?? (quick ? 4 : 100)) * MiB);
-  const initrdSize = Math.round((opts.initrdMiB ?? (quick ? 2 : STORM_MIB)) * MiB);
-  const cases = matrix(quick).filter((c) => !opts.only || opts.only.test(caseName(c)));
+  const cases = matrix(quick, opts.initrdMiB).filter((c) => !opts.only || opts.only.test(caseName(c)));
+  const storms = cases.filter((c): c is StormCase => c.kind === 'storm');
   const dir = await mkdtemp(path.join(tmpdir(), 'sidereal-bench-tftp-'));
   const started: ResultPromise[] = [];
   const log = (s: string) => process.stderr.write(s + '\n');
@@ -233,7 +243,7 @@ export async function run(opts: TftpBenchOptions = {}): Promise<Section> {
     // in.tftpd and dnsmasq drop to user nobody: the tree must be world-readable.
     await chmod(dir, 0o755);
     await writeRandom(path.join(dir, 'big.bin'), bigSize);
-    await writeRandom(path.join(dir, 'initrd.img'), initrdSize);
+    for (const c of storms) if (!existsSync(path.join(dir, initrdName(c)))) await writeRandom(path.join(dir, initrdName(c)), initrdBytes(c));
     await writeFile(path.join(dir, 'ready.txt'), 'ok\n', { mode: 0o644 });
 
     const ns = await createNs('tftpb');
@@ -274,7 +284,7 @@ export async function run(opts: TftpBenchOptions = {}): Promise<Section> {
     const split = opts.stormPin === 'split' && cpus().length > 1;
     const wrap = (cmd: string, args: string[]): [string, string[]] => (clientCpus ? ['taskset', ['-c', clientCpus, cmd, ...args]] : [cmd, args]);
     const pinCpu = opts.pinCpu ?? (cpus().length > 1 ? '1' : '');
-    const lab: Lab = { ns, wrap, pin, dir, bigSize, initrdSize, pids: { sidereal: ours.pid!, 'tftpd-hpa': hpa.pid!, dnsmasq: dm.pid! } };
+    const lab: Lab = { ns, wrap, pin, dir, bigSize, pids: { sidereal: ours.pid!, 'tftpd-hpa': hpa.pid!, dnsmasq: dm.pid! } };
 
     const rows: Row[] = [];
     const raw: Record<string, unknown> = {};
@@ -352,7 +362,7 @@ export async function run(opts: TftpBenchOptions = {}): Promise<Section> {
     };
     const notes = [
       `Namespace loopback (${ADDR}, MTU 65536); files in ${tmpdir()} (page cache), atftp writes to ${SCRATCH} (tmpfs), curl to /dev/null.`,
-      `Single client: a ${(bigSize / MiB).toFixed(0)} MiB file; storm: a ${(initrdSize / MiB).toFixed(0)} MiB initrd per client (the issue's 60 MiB: --initrd-mib 60, ~25 min in all here), every client started at once from one shell, aggregate = bytes of every successful transfer / wall time from the first start to the last end.`,
+      `Single client: a ${(bigSize / MiB).toFixed(0)} MiB file; storm: each client fetches the initrd its row names (${storms.map((c) => `${c.clients} clients: ${c.initrdMiB} MiB`).join(', ')}; by default 20 clients the issue's ${ISSUE_INITRD_MIB} MiB and 100 clients ${STORM_MIB} MiB, as 100 × 60 MiB would take ~2 minutes a run here), every client started at once from one shell, aggregate = bytes of every successful transfer / wall time from the first start to the last end.`,
       `Lock-step rows (windowsize 1, curl): servers and client pinned to the same CPU (${pinCpu || 'none'}, taskset): on this VM a lock-step ping-pong across the two CPUs pays a cross-CPU wake-up per block and varied 3-fold run to run; same-CPU is also the references' fastest lock-step. Windowed rows (Sidereal only) and storms run unpinned, so the windowed rows compare Sidereal on two CPUs with the references' best lock-step figure.`,
       `${runs} run(s) per figure, servers alternating run by run; MB/s = 10^6 bytes/s; median (min–max).`,
       'tftpd-hpa and dnsmasq do not implement windowsize (RFC 7440): the windowed rows compare Sidereal with their lock-step figure at the same blksize and client; curl has no windowsize option (its rows are lock-step for all three).',
