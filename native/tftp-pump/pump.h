@@ -72,6 +72,8 @@ typedef struct pump {
   session *start_queue;  /* under b.lock */
   /* Thread-owned from here. */
   session *sessions;
+  /* Sessions finished since the last reap: the list is walked only then, not on every wake. */
+  unsigned finished;
   uint64_t next_deadline;
   uint64_t now;
 } pump;

@@ -10,7 +10,8 @@
  * cost 11-13 us of event-loop time (dgram callback, JS, libuv send), against
  * ~9 us per block for tftpd-hpa, so Sidereal ran at 0.81-0.86x tftpd-hpa and
  * a 500-node storm was CPU-bound (bench/RESULTS.md). Here a block is one
- * recv and one sendmsg, with no allocation.
+ * recvmmsg (every queued datagram in one call) and one sendmsg, with no
+ * allocation.
  *
  * One thread serves every session of a server with epoll; each session has
  * its own UDP socket (the server's TID, RFC 1350 section 4), connect()ed to

@@ -95,6 +95,28 @@ describe('retransmit clock', () => {
   });
 });
 
+describe('reading a session socket', () => {
+  it('a burst longer than one read (recvmmsg takes 8 at a time) is read whole: junk counted, the ACKs behind it move the transfer', async () => {
+    const { server, c, waitEnd } = await setup(2000, 2);
+    const first = await c.next(2000);
+    if (first?.packet.op !== 'DATA') throw new Error('expected DATA 1');
+    const tid = first.rinfo.port;
+    const junk = Buffer.from([0, 9, 9]);
+    for (let i = 0; i < 20; i++) await c.send(junk, tid);
+    for (const b of [1, 2, 3, 4]) {
+      await c.send(encodeAck(b), tid);
+      if (b < 4) {
+        const d = await c.next(2000);
+        expect(d?.packet.op === 'DATA' && d.packet.block).toBe(b + 1);
+      }
+    }
+    const end = await waitEnd();
+    expect(end?.outcome).toBe('ok');
+    expect(end?.retransmits ?? 0).toBe(0);
+    expect(server.stats.malformed).toBe(20);
+  });
+});
+
 describe('a file that changes under a transfer', () => {
   it('ends with ERROR 0 and outcome error when the file is cut short, and names the block', async () => {
     const { c, waitEnd } = await setup(2000, 2, 'shrinks.bin');
