@@ -97,12 +97,14 @@ export interface SiderealConfig {
 }
 
 /**
- * TFTP pump threads by default. 2, as measured on 2 cores (bench/tftp.ts --only '100 curl',
- * 3 runs each, quiet machine): 73.0 MB/s (64.3-84.5) with 2 threads, 1.29x tftpd-hpa in the
- * same runs; 52.0 (39.0-53.8) with 1, 0.95x. One client is one thread's either way. More
- * threads than cores only share them: raise it on bigger servers.
+ * TFTP pump threads by default: 1, as dnsmasq. In a 500-node storm on 2 cores (bench/storm.ts,
+ * 2026-12-07, the pump reading with recvmmsg) the clients and the server share the cores, and a
+ * second pump thread wakes on the other core for every ACK: 1 thread 31.7-33.4 s, 0.91x dnsmasq
+ * in the same run, server CPU 16.9 s; 2 threads 44.6-47.8 s, 1.26x, server CPU 26.2 s. With
+ * curl clients (bench/tftp.ts, 2 runs each) 1 and 2 threads were even: 20 clients 1.09x and
+ * 1.19x tftpd-hpa, 100 clients 1.22x and 1.19x. Raise it on a server with cores to spare.
  */
-const DEFAULT_TFTP_THREADS = 2;
+const DEFAULT_TFTP_THREADS = 1;
 
 /**
  * Threads sending bodies by default (`http.threads`) for the sendfile pump. 2, as measured on 2 cores (bench/http.ts,

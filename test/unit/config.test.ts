@@ -26,6 +26,7 @@ describe('config', () => {
     expect(c.tftp.maxBlksize).toBeUndefined(); // derived from the interface MTU by the TFTP server
     expect(c.http.publicUrl).toBe('http://10.77.0.1:8080');
     expect(c.http.threads).toBe(2);
+    expect(c.tftp.threads).toBe(1);
     expect(c.nfs.server).toBe('10.77.0.1');
     expect(c.boot.files.efi64).toBe('efi64/syslinux.efi');
     expect(c.boot.defaults.bootMode).toBe('root');
