@@ -9,7 +9,7 @@
  *   npx tsc -p tsconfig.json && node dist/bench/tftp.js [--quick] [--runs 3] [--only REGEX]
  *       [--big-mib 100] [--initrd-mib N (both storms)] [--pin CPU|''] [--storm-pin none|split] [--profile DIR]
  *
- * Matrix (full run, ~11 minutes here):
+ * Matrix (full run, ~6 minutes here):
  * - 1 client, a 100 MiB file: atftp at blksize 512/1468/8192 x windowsize
  *   1/8/16, curl (lock-step only) at the three blksizes. Lock-step rows pin
  *   servers and client to one CPU (see the notes); the references have no
@@ -53,13 +53,13 @@ const SCRATCH = '/dev/shm';
 const MiB = 1024 * 1024;
 /**
  * Size of the 100-client storm's initrd. The issue's 60 MiB would make one
- * 100-client run last ~2 minutes on this 2-core machine (aggregate ~50 MB/s),
- * 18 minutes for the 9 runs; `--initrd-mib 60` measures it at that size.
+ * 100-client run last over a minute on this 2-core machine (aggregate 50-100
+ * MB/s), 10-20 minutes for the 9 runs; `--initrd-mib 60` measures it at that size.
  */
 const STORM_MIB = 10;
 /**
  * 20 clients fetch the issue's 60 MiB initrd: with 10 MiB a run lasted ~2 s, and one stall of
- * this shared machine moved the figure by 10%; at 60 MiB a run lasts ~20 s (~3 minutes for the 9).
+ * this shared machine moved the figure by 10%; at 60 MiB a run lasts ~12 s here (~2 minutes for the 9).
  */
 const ISSUE_INITRD_MIB = 60;
 
@@ -362,7 +362,7 @@ export async function run(opts: TftpBenchOptions = {}): Promise<Section> {
     };
     const notes = [
       `Namespace loopback (${ADDR}, MTU 65536); files in ${tmpdir()} (page cache), atftp writes to ${SCRATCH} (tmpfs), curl to /dev/null.`,
-      `Single client: a ${(bigSize / MiB).toFixed(0)} MiB file; storm: each client fetches the initrd its row names (${storms.map((c) => `${c.clients} clients: ${c.initrdMiB} MiB`).join(', ')}; by default 20 clients the issue's ${ISSUE_INITRD_MIB} MiB and 100 clients ${STORM_MIB} MiB, as 100 × 60 MiB would take ~2 minutes a run here), every client started at once from one shell, aggregate = bytes of every successful transfer / wall time from the first start to the last end.`,
+      `Single client: a ${(bigSize / MiB).toFixed(0)} MiB file; storm: each client fetches the initrd its row names (${storms.map((c) => `${c.clients} clients: ${c.initrdMiB} MiB`).join(', ')}; by default 20 clients the issue's ${ISSUE_INITRD_MIB} MiB and 100 clients ${STORM_MIB} MiB, as 100 × 60 MiB would take over a minute a run here), every client started at once from one shell, aggregate = bytes of every successful transfer / wall time from the first start to the last end.`,
       `Lock-step rows (windowsize 1, curl): servers and client pinned to the same CPU (${pinCpu || 'none'}, taskset): on this VM a lock-step ping-pong across the two CPUs pays a cross-CPU wake-up per block and varied 3-fold run to run; same-CPU is also the references' fastest lock-step. Windowed rows (Sidereal only) and storms run unpinned, so the windowed rows compare Sidereal on two CPUs with the references' best lock-step figure.`,
       `${runs} run(s) per figure, servers alternating run by run; MB/s = 10^6 bytes/s; median (min–max).`,
       'tftpd-hpa and dnsmasq do not implement windowsize (RFC 7440): the windowed rows compare Sidereal with their lock-step figure at the same blksize and client; curl has no windowsize option (its rows are lock-step for all three).',
