@@ -10,7 +10,7 @@
  * Boot events go through the inventory's own queue (events.recordSoon).
  */
 import type { SiderealConfig } from '../config/config.js';
-import type { Inventory, Machine, Sighting } from '../inventory/index.js';
+import type { FlushOptions, Inventory, Machine, Sighting } from '../inventory/index.js';
 import type { DhcpBackend } from '../dhcp/backend.js';
 import type { DhcpHandlerOptions } from '../dhcp/options-config.js';
 import type { ClientFacts, DhcpBootAnswer, Reservation } from '../boot/types.js';
@@ -52,16 +52,18 @@ export class InventoryDhcpBackend implements DhcpBackend {
     private readonly opts: {
       recordEvents: boolean;
       /** A background fsync of ACKed leases failed (dhcp.ackAfterFsync false). */
-      onLeaseSyncError?: (err: unknown, failures: number) => void;
+      onLeaseSyncError?: FlushOptions['onSyncError'];
     } = { recordEvents: true },
   ) {
     // The boot decision reads through this view, so it shares the packet's machine row.
     const machines = Object.create(inv.machines) as Inventory['machines'];
     machines.get = (mac: string) => this.machine(mac);
     this.view = Object.create(inv, { machines: { value: machines } }) as Inventory;
+    // Fixed for this backend's life: a config reload builds a new one.
+    this.leaseFlush = { waitForDisk: config.dhcp.ackAfterFsync, onSyncError: opts.onLeaseSyncError };
   }
 
-  private readonly onSyncError = (err: unknown) => this.opts.onLeaseSyncError?.(err, this.inv.leases.syncErrors);
+  private readonly leaseFlush: FlushOptions;
 
   get leases() {
     return this.inv.leases;
@@ -123,8 +125,7 @@ export class InventoryDhcpBackend implements DhcpBackend {
   flush(): void | Promise<void> {
     if (this.inv.leases.pendingCount() > 0) {
       const sightings = this.takeSightings();
-      return this.inv.leases.flush(sightings.length ? () => this.recordSightings(sightings) : undefined,
-        { waitForDisk: this.config.dhcp.ackAfterFsync, onSyncError: this.onSyncError });
+      return this.inv.leases.flush(sightings.length ? () => this.recordSightings(sightings) : undefined, this.leaseFlush);
     }
     const queued = this.sightings.length;
     if (queued >= RECORDS_BATCH) this.flushSightings();

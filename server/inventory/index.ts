@@ -22,7 +22,7 @@ export { InventoryError } from './errors.js';
 export type { Machine, MachineInput, MachineFilter } from './machines.js';
 export type { Root, RootInput } from './roots.js';
 export type { Group, GroupInput } from './groups.js';
-export type { LeaseRecord } from './leases.js';
+export type { LeaseRecord, FlushOptions } from './leases.js';
 export type { BootEvent } from './events.js';
 export type { TokenInfo, Role } from './tokens.js';
 export type { AuditEntry } from './audit.js';

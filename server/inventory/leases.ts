@@ -19,6 +19,13 @@ interface Staged { rec: LeaseRecord | null; batch: number }
 interface Row { mac: string; ipv4: string; hostname: string | null; state: LeaseRecord['state']; expires_at: number }
 const toLease = (r: Row): LeaseRecord => ({ mac: r.mac, ipv4: r.ipv4, hostname: r.hostname, state: r.state, expiresAt: r.expires_at });
 
+export interface FlushOptions {
+  /** false: return once the batch is in the WAL and let its fsync run behind (dhcp.ackAfterFsync false). */
+  waitForDisk?: boolean;
+  /** A background fsync failed; `failures` counts them all (syncErrors). */
+  onSyncError?: (err: unknown, failures: number) => void;
+}
+
 export class Leases {
   private readonly byMacStmt;
   private readonly byIpStmt;
@@ -145,10 +152,10 @@ export class Leases {
    * started and not waited for, so the ACKs go out once the batch is in the
    * WAL. A crash of the daemon loses nothing; a power loss can lose the
    * batches of the fsync under way. A failed background fsync is counted
-   * (syncErrors) and told to `onSyncError`; the next flush's fsync covers the
+   * (syncErrors) and told to `onSyncError` with the count; the next flush's fsync covers the
    * batch again.
    */
-  flush(also?: () => void, opts: { waitForDisk?: boolean; onSyncError?: (err: unknown) => void } = {}): void | Promise<void> {
+  flush(also?: () => void, opts: FlushOptions = {}): void | Promise<void> {
     // An earlier write (from upsert, release, decline) lost staged leases: whoever holds ACKs for them hears it here.
     const lost = this.failed;
     this.failed = undefined;
@@ -162,10 +169,7 @@ export class Leases {
     if (!wrote || !this.walSync) return undefined;
     const synced = this.walSync.sync();
     if (opts.waitForDisk ?? true) return synced;
-    synced.catch((err: unknown) => {
-      this.syncErrors++;
-      opts.onSyncError?.(err);
-    });
+    synced.catch((err: unknown) => opts.onSyncError?.(err, ++this.syncErrors));
     return undefined;
   }
 
