@@ -6,7 +6,7 @@
 import type { SiderealConfig } from '../config/config.js';
 import { ConfigError } from '../config/validate.js';
 import type { Logger } from '../log.js';
-import { Inventory } from '../inventory/index.js';
+import { BackgroundCheckpointer, Inventory } from '../inventory/index.js';
 import { networkPolicy } from './network.js';
 import { dhcpPolicy, InventoryDhcpBackend } from './backend.js';
 import { serveBootPath, ipxeScriptFor } from '../boot/files.js';
@@ -53,6 +53,18 @@ export async function startDaemon(config: SiderealConfig, logger: Logger, option
   await recoverRoots(config.roots.dir, logger);
   const inv = Inventory.open(config.dataDir, networkPolicy(config));
   const closers: Array<() => Promise<void>> = [async () => inv.close()];
+  if (config.dataDir !== ':memory:') {
+    // Checkpoints off the event loop (inventory/checkpointer.ts); closed before the inventory.
+    const ckptLog = logger.child({ svc: 'inventory' });
+    const checkpointer = new BackgroundCheckpointer(inv.db, {
+      onError: (err, fatal, failures) => {
+        if (fatal) ckptLog.error({ err }, 'the WAL checkpoint thread failed: checkpoints run on the event loop again');
+        // One a second while the disk fails (RETRY_MS): the first, then one in a hundred.
+        else if (failures === 1 || failures % 100 === 0) ckptLog.warn({ err, failures }, 'WAL checkpoint failed');
+      },
+    });
+    closers.push(() => checkpointer.close());
+  }
   // Builds a crash left running are marked failed and their half-built generations removed,
   // after recoverRoots undid their mounts; a running build is cancelled (and cleaned) on close.
   const jobs = new BuildJobs(inv, config, logger.child({ svc: 'build' }));

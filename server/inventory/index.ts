@@ -19,6 +19,7 @@ import { NfsState } from './nfs.js';
 import type { NetworkPolicy } from './checks.js';
 
 export { InventoryError } from './errors.js';
+export { BackgroundCheckpointer } from './checkpointer.js';
 export type { Machine, MachineInput, MachineFilter } from './machines.js';
 export type { Root, RootInput } from './roots.js';
 export type { Group, GroupInput } from './groups.js';
