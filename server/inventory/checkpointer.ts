@@ -20,9 +20,10 @@
  * rare own checkpoint then finds almost everything copied already. If the
  * worker fails, SQLite's default is put back.
  *
- * Measured (bench/inventory.ts, 10,000 machines, 3 runs each, same hour):
- * OFFER p99 2.2-2.4 ms against 5.4-5.7 ms with the checkpoints on the event
- * loop, ACK p99 4.5-5.9 against 8.8-12.1 ms.
+ * Measured (bench/inventory.ts, 10,000 machines, 3 pairs of 3 runs, each
+ * pair back to back): OFFER p99 2.2, 2.4 and 2.7 ms against 5.7, 5.4 and 3.9 ms
+ * with the checkpoints on the event loop. The ACK p99 follows the WAL's
+ * fsync either way.
  */
 import { Worker } from 'node:worker_threads';
 import { createRequire } from 'node:module';
