@@ -47,6 +47,9 @@ export interface DaemonOptions {
   insecureApi?: boolean;
 }
 
+/** A failure that repeats while a disk fails is counted each time and logged the first time, then one in a hundred. */
+const worthLogging = (failures: number) => failures % 100 === 1;
+
 export async function startDaemon(config: SiderealConfig, logger: Logger, options: DaemonOptions = {}): Promise<Daemon> {
   const startedAt = Date.now();
   setDefaultRunLogger(logger.child({ svc: 'run' }));
@@ -59,8 +62,8 @@ export async function startDaemon(config: SiderealConfig, logger: Logger, option
     const checkpointer = new BackgroundCheckpointer(inv.db, {
       onError: (err, fatal, failures) => {
         if (fatal) ckptLog.error({ err }, 'the WAL checkpoint thread failed: checkpoints run on the event loop again');
-        // One a second while the disk fails (RETRY_MS): the first, then one in a hundred.
-        else if (failures === 1 || failures % 100 === 0) ckptLog.warn({ err, failures }, 'WAL checkpoint failed');
+        // One a second while the disk fails (RETRY_MS).
+        else if (worthLogging(failures)) ckptLog.warn({ err, failures }, 'WAL checkpoint failed');
       },
     });
     closers.push(() => checkpointer.close());
@@ -117,9 +120,9 @@ export async function startDaemon(config: SiderealConfig, logger: Logger, option
           ignoreMacs: [rogueProbeMac(config.serverAddress)],
           backend: new InventoryDhcpBackend(inv, config, {
             recordEvents: true,
-            // Every failure is counted; the log gets the first and then one in a hundred (a failing disk fails every fsync).
+            // A failing disk fails every fsync.
             onLeaseSyncError: (err, failures) => {
-              if (failures % 100 === 1) logger.error({ err, failures }, 'lease fsync after the ACKs failed (dhcp.ackAfterFsync false): the leases are in the WAL, the next fsync retries');
+              if (worthLogging(failures)) logger.error({ err, failures }, 'lease fsync after the ACKs failed (dhcp.ackAfterFsync false): the leases are in the WAL, the next fsync retries');
             },
           }),
           logger,

@@ -75,17 +75,19 @@ function pendingFrames() {
 }
 let lastRun = Date.now();
 let retryAt = 0;
+// As SQLite would at its wal_autocheckpoint, or the rest once a while has passed (in quiet
+// time, so the WAL starts over from its beginning); when the header cannot be read, by time.
+function due(pending, now) {
+  if (pending === 0 || now < retryAt) return false;
+  return (pending ?? 0) >= workerData.frames || now - lastRun >= workerData.maxAgeMs;
+}
 const timer = setInterval(() => {
-  const pending = pendingFrames();
   const now = Date.now();
-  // As SQLite would at its wal_autocheckpoint, or the rest once a while has passed (in quiet
-  // time, so the WAL starts over from its beginning); when the header cannot be read, by time.
-  if (pending === 0 || ((pending ?? 1) < workerData.frames && now - lastRun < workerData.maxAgeMs)) return;
-  if (now < retryAt) return;
+  if (!due(pendingFrames(), now)) return;
   lastRun = now;
   try {
     const r = checkpoint.get();
-    parentPort.postMessage({ frames: r.log, copied: r.checkpointed });
+    parentPort.postMessage({ copied: r.checkpointed });
   } catch (err) {
     // A disk that fails is not asked again at every poll.
     retryAt = now + workerData.retryMs;
@@ -141,7 +143,7 @@ export class BackgroundCheckpointer {
     this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { file: db.name, pollMs, frames, maxAgeMs, retryMs: RETRY_MS, sqlite } });
     // Never what keeps the process alive.
     this.worker.unref();
-    this.worker.on('message', (m: { frames?: number; copied?: number; error?: string; fatal?: string }) => {
+    this.worker.on('message', (m: { copied?: number; error?: string; fatal?: string }) => {
       if (m.fatal !== undefined) this.fail(new Error(`WAL checkpoint thread: ${m.fatal}`));
       else if (m.error !== undefined) this.onError?.(new Error(`WAL checkpoint: ${m.error}`), false, ++this.failures);
       else {
